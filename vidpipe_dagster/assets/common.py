@@ -1,0 +1,64 @@
+"""What every asset step does around its own work: log context, a workspace, downloads."""
+
+
+import base64
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from dagster import AssetExecutionContext, MetadataValue
+from PIL import Image
+
+from vidpipe_dagster.artifacts import split_partition, upstream_label
+from vidpipe_dagster.domain import StoredArtifact
+from vidpipe_dagster.log_context import project_context
+from vidpipe_dagster.resources.storage import BlobStore
+from vidpipe_dagster.resources.workspace import WorkspaceResource
+
+
+def in_project(context: AssetExecutionContext):
+    """The step's project as log context, so every line our code logs names it."""
+    return project_context(split_partition(context.partition_key)[0])
+
+
+@contextmanager
+def asset_step(context: AssetExecutionContext, workspace: WorkspaceResource) -> Iterator[Path]:
+    """Run a step in its project's log context and its own workspace.
+
+    The files an asset returns still have to be uploaded by the IO manager after the asset
+    function returns, so on success the workspace travels with the `PendingArtifact` and the IO
+    manager removes it after the upload; on failure it is removed here."""
+    label = f"{context.run.run_id[:8]}-{context.asset_key.to_user_string()}-{context.partition_key}"
+    directory = workspace.create(label)
+    with in_project(context):
+        try:
+            yield directory
+        except BaseException:
+            workspace.discard(directory)
+            raise
+
+
+def fetch(store: BlobStore, artifact: StoredArtifact, name: str, directory: Path) -> Path:
+    """Download one object of an artifact into the workspace, named after its attempt."""
+    stored = artifact.objects[name]
+    destination = directory / f"{artifact.asset}-{artifact.partition.replace('|', '-')}-a{artifact.attempt}-{name}"
+    return store.get_file(stored.key, destination)
+
+
+def lineage(*artifacts: StoredArtifact) -> dict[str, int]:
+    return {upstream_label(a.asset, a.partition): a.attempt for a in artifacts}
+
+
+def image_markdown(images: list[tuple[str, Path]], width: int = 240) -> MetadataValue:
+    """Small inline JPEG thumbnails, so the UI shows what an attempt looks like without a download."""
+    cells = []
+    for label, path in images:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            image.thumbnail((width, width))
+            buffer = io.BytesIO()
+            image.save(buffer, format="JPEG", quality=70)
+        encoded = base64.b64encode(buffer.getvalue()).decode()
+        cells.append(f"**{label}**\n\n![{label}](data:image/jpeg;base64,{encoded})")
+    return MetadataValue.md("\n\n".join(cells))

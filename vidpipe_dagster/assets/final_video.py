@@ -1,0 +1,77 @@
+from pathlib import PurePosixPath
+
+from dagster import AssetExecutionContext, asset
+
+from vidpipe_dagster.artifacts import PendingArtifact
+from vidpipe_dagster.assets.common import asset_step, fetch, image_markdown, lineage
+from vidpipe_dagster.domain import Brief, StoredArtifact, Storyboard
+from vidpipe_dagster.log_context import get_logger
+from vidpipe_dagster.media.draw import contact_sheet
+from vidpipe_dagster.media.ffmpeg import mux_audio, stitch
+from vidpipe_dagster.media.frames import first_frame
+from vidpipe_dagster.media.probe import probe
+from vidpipe_dagster.partitions import projects_partitions
+from vidpipe_dagster.resources.storage import BlobStoreResource
+from vidpipe_dagster.resources.workspace import WorkspaceResource
+
+log = get_logger(__name__)
+
+
+class MissingScenes(RuntimeError):
+    pass
+
+
+@asset(partitions_def=projects_partitions, group_name="project", kinds={"mp4"})
+def final_video(
+    context: AssetExecutionContext,
+    brief: StoredArtifact,
+    storyboard: StoredArtifact,
+    scene_clip: dict[str, StoredArtifact],
+    blob_store: BlobStoreResource,
+    workspace: WorkspaceResource,
+) -> PendingArtifact:
+    """Every accepted clip of the project, stitched in storyboard order (and muxed with the brief's
+    audio track), plus a contact sheet with one thumbnail per scene."""
+    board = Storyboard.model_validate(storyboard.data)
+    request = Brief.model_validate(brief.data)
+    missing = [key for key in board.scene_keys if key not in scene_clip]
+    if missing:
+        raise MissingScenes(
+            f"project {request.project_id!r} cannot be cut yet: scenes {', '.join(missing)} have no "
+            "accepted clip; materialize scene_clip for them first"
+        )
+    clips = [scene_clip[key] for key in board.scene_keys]
+    store = blob_store.open()
+    with asset_step(context, workspace) as directory:
+        local_clips = [fetch(store, clip, "clip.mp4", directory) for clip in clips]
+        cut = directory / "final.mp4"
+        if request.audio:
+            silent = directory / "silent.mp4"
+            stitch(local_clips, silent, workdir=directory)
+            track = store.get_file(request.audio, directory / f"track{PurePosixPath(request.audio).suffix}")
+            mux_audio(silent, track, cut)
+        else:
+            stitch(local_clips, cut, workdir=directory)
+        thumbnails = []
+        for key, clip_path in zip(board.scene_keys, local_clips):
+            thumbnail = directory / f"thumb-{key}.png"
+            first_frame(clip_path).save(thumbnail)
+            thumbnails.append((f"scene {key}", thumbnail))
+        sheet = contact_sheet(thumbnails, directory / "contact_sheet.png")
+        facts = probe(cut)
+        log.info("final cut: %d scenes, %.2f s", len(clips), facts.duration_s)
+        context.add_output_metadata({"contact_sheet": image_markdown([("contact sheet", sheet)], width=960)})
+        return PendingArtifact(
+            workspace=directory,
+            files={"final.mp4": cut, "contact_sheet.png": sheet},
+            data={"scenes": {key: clip.attempt for key, clip in zip(board.scene_keys, clips)}},
+            facts={
+                "duration_s": round(facts.duration_s, 3),
+                "expected_duration_s": board.total_duration_s,
+                "frame_count": facts.frame_count,
+                "resolution": f"{facts.width}x{facts.height}",
+                "has_audio": facts.has_audio,
+                "scene_attempts": {key: clip.attempt for key, clip in zip(board.scene_keys, clips)},
+            },
+            upstream=lineage(brief, storyboard, *clips),
+        )

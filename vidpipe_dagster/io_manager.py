@@ -1,0 +1,79 @@
+"""The IO manager every vidpipe asset uses: attempt-numbered, create-only, lineage from the event log.
+
+Assets return a `PendingArtifact` (files in their workspace plus JSON data), or a `StoredArtifact`
+they already committed themselves (an asset that stores rejected attempts on its way to an accepted
+one). Inputs load the exact attempt the upstream materialization recorded.
+"""
+
+
+from dagster import ConfigurableIOManager, InputContext, OutputContext, ResourceDependency
+
+from vidpipe_dagster.artifacts import (
+    PendingArtifact,
+    artifact_metadata,
+    commit_artifact,
+    materialized_attempt,
+    read_manifest,
+    split_partition,
+)
+from vidpipe_dagster.domain import StoredArtifact
+from vidpipe_dagster.resources.ledger import AttemptLedger, AttemptStatus
+from vidpipe_dagster.resources.storage import BlobStoreResource
+from vidpipe_dagster.resources.workspace import WorkspaceResource
+
+
+class MissingUpstream(RuntimeError):
+    pass
+
+
+class AttemptIOManager(ConfigurableIOManager):
+    blob_store: ResourceDependency[BlobStoreResource]
+    ledger: ResourceDependency[AttemptLedger]
+    workspace: ResourceDependency[WorkspaceResource]
+
+    def handle_output(self, context: OutputContext, obj: PendingArtifact | StoredArtifact) -> None:
+        asset = context.asset_key.to_user_string()
+        partition = context.asset_partition_key
+        if isinstance(obj, PendingArtifact):
+            pending = obj
+            try:
+                obj = commit_artifact(
+                    store=self.blob_store.open(),
+                    ledger=self.ledger,
+                    asset=asset,
+                    partition=partition,
+                    pending=pending,
+                    run_id=context.run_id,
+                )
+            finally:
+                if pending.workspace is not None:
+                    self.workspace.discard(pending.workspace)
+        elif not isinstance(obj, StoredArtifact):
+            raise TypeError(f"{asset} returned {type(obj).__name__}; expected PendingArtifact or StoredArtifact")
+        self.ledger.update(asset, partition, obj.attempt, AttemptStatus.ACCEPTED)
+        context.add_output_metadata(artifact_metadata(obj))
+
+    def load_input(self, context: InputContext) -> StoredArtifact | dict[str, StoredArtifact]:
+        """One upstream partition: its artifact. Several (a project reading its scenes): a dict of
+        scene key -> artifact for the scenes that exist; the caller's storyboard says which must."""
+        asset = context.asset_key.to_user_string()
+        store = self.blob_store.open()
+        partitions = context.asset_partition_keys
+        found: dict[str, StoredArtifact] = {}
+        for partition in partitions:
+            attempt = materialized_attempt(context.instance, asset, partition)
+            if attempt is not None:
+                found[partition] = read_manifest(store, asset, partition, attempt)
+        if _reads_all_scenes(context):
+            return {split_partition(partition)[1]: artifact for partition, artifact in found.items()}
+        if len(partitions) != 1 or not found:
+            raise MissingUpstream(
+                f"{asset}[{', '.join(partitions)}] has not been materialized: materialize it first"
+            )
+        return found[partitions[0]]
+
+
+def _reads_all_scenes(context: InputContext) -> bool:
+    """A project-level asset reading a scene-level one (multi -> single dimension mapping)."""
+    downstream_is_scene = "|" in context.partition_key
+    return not downstream_is_scene and any("|" in key for key in context.asset_partition_keys)

@@ -1,0 +1,66 @@
+"""What a media file contains, read with PyAV so no ffprobe binary is needed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import av
+from av.container import InputContainer
+from av.video.stream import VideoStream
+
+from vidpipe_dagster.domain import MediaFacts
+from vidpipe_dagster.media.ffmpeg import MediaError
+
+
+@contextmanager
+def open_video(path: Path) -> Iterator[tuple[InputContainer, VideoStream]]:
+    """The container and its first video stream; any PyAV failure becomes a MediaError."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise MediaError(f"{path} has no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            yield container, stream
+    except av.FFmpegError as exc:
+        raise MediaError(f"cannot read video {path}: {exc}") from None
+
+
+def probe(path: Path) -> MediaFacts:
+    """Facts about the first video stream of `path` and whether there is audio beside it.
+
+    `duration_s` is the video's duration: frames divided by the frame rate when both are known,
+    which is exact for constant-rate clips.
+    """
+    with open_video(path) as (container, video):
+        audio = container.streams.audio[0] if container.streams.audio else None
+        audio_codec = audio.codec_context.name if audio else None
+        codec = video.codec_context.name
+        pixel_format = video.codec_context.pix_fmt or ""
+        width, height = video.codec_context.width, video.codec_context.height
+        rate = video.average_rate or video.guessed_rate
+        container_duration = container.duration
+        # Some containers (Matroska, WebM) do not record a frame count; decoding is the only
+        # exact count there.
+        frame_count = video.frames or sum(1 for _ in container.decode(video))
+    if rate:
+        duration_s = frame_count / float(rate)
+        fps = float(rate)
+    elif container_duration:
+        duration_s = container_duration / av.time_base
+        fps = frame_count / duration_s
+    else:
+        raise MediaError(f"{path} records neither a frame rate nor a duration")
+    return MediaFacts(
+        duration_s=duration_s,
+        frame_count=frame_count,
+        width=width,
+        height=height,
+        fps=fps,
+        video_codec=codec,
+        pixel_format=pixel_format,
+        has_audio=audio is not None,
+        audio_codec=audio_codec,
+    )

@@ -1,0 +1,65 @@
+"""Resources from the environment, with safe local defaults.
+
+A setting given in the environment is passed as `EnvVar`, so its value (a database password, say)
+is read at run time and never shown in the UI; an unset one falls back to a local default.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from dagster import EnvVar
+
+from vidpipe_dagster.resources.ledger import AttemptLedger
+from vidpipe_dagster.resources.storage import BlobStoreResource
+from vidpipe_dagster.resources.workspace import WorkspaceResource
+
+MODEL_BACKENDS = ("local", "vertex")
+
+
+def vidpipe_home() -> Path:
+    """Where embedded state lives (objects, ledger): `VIDPIPE_HOME`, default `./.vidpipe`."""
+    return Path(os.environ.get("VIDPIPE_HOME", ".vidpipe")).resolve()
+
+
+def _setting(name: str, default: str) -> Any:
+    return EnvVar(name) if os.environ.get(name) else default
+
+
+def model_resources(backend: str) -> dict[str, Any]:
+    if backend == "local":
+        from vidpipe_dagster.resources.models.local import LocalImageModel, LocalJudge, LocalTextModel, LocalVideoModel
+
+        return {
+            "text_model": LocalTextModel(),
+            "image_model": LocalImageModel(),
+            "video_model": LocalVideoModel(),
+            "quality_judge": LocalJudge(),
+        }
+    if backend == "vertex":
+        from vidpipe_dagster.resources.models.vertex import vertex_model_resources
+
+        return vertex_model_resources()
+    raise ValueError(f"VIDPIPE_MODEL_BACKEND={backend!r}: choose one of {', '.join(MODEL_BACKENDS)}")
+
+
+def build_resources() -> dict[str, Any]:
+    # Imported here: the IO manager depends on the resources defined in this package.
+    from vidpipe_dagster.io_manager import AttemptIOManager
+
+    home = vidpipe_home()
+    blob_store = BlobStoreResource(url=_setting("VIDPIPE_STORAGE_URL", str(home / "objects")))
+    ledger = AttemptLedger(database_url=_setting("VIDPIPE_DATABASE_URL", f"sqlite:///{home / 'vidpipe.db'}"))
+    workspace = WorkspaceResource(
+        root=_setting("VIDPIPE_WORKSPACE_ROOT", str(Path(tempfile.gettempdir()) / "vidpipe-workspaces"))
+    )
+    return {
+        "blob_store": blob_store,
+        "ledger": ledger,
+        "workspace": workspace,
+        "io_manager": AttemptIOManager(blob_store=blob_store, ledger=ledger, workspace=workspace),
+        **model_resources(os.environ.get("VIDPIPE_MODEL_BACKEND", "local")),
+    }

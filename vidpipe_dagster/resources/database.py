@@ -1,0 +1,59 @@
+"""The SQL database vidpipe keeps its own tables in (attempt ledger, leases).
+
+Production points at the same Postgres as Dagster's storage; embedded, a SQLite file. Tables are
+created idempotently on first use, never at definition load.
+"""
+
+from __future__ import annotations
+
+import functools
+import zlib
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+METADATA = sa.MetaData()
+
+_SCHEMA_LOCK_ID = zlib.crc32(b"vidpipe-schema")
+
+
+def normalize_database_url(url: str) -> str:
+    """`postgresql://` means psycopg 3 to SQLAlchemy 2.1, which dagster-postgres does not support."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix) :]
+    return url
+
+
+@functools.cache
+def engine_for(url: str) -> Engine:
+    """One connection pool per URL per process (a pool, not pipeline state)."""
+    url = normalize_database_url(url)
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_connection, _record) -> None:
+            # WAL lets readers proceed while one process writes. Autocommit at the driver level
+            # hands transaction control to the "begin" hook below (SQLAlchemy's documented recipe).
+            dbapi_connection.isolation_level = None
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+        @sa.event.listens_for(engine, "begin")
+        def _sqlite_begin(connection) -> None:
+            # Take the write lock up front so a read-then-write transaction cannot be overtaken
+            # between its statements by another process.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+    _ensure_schema(engine)
+    return engine
+
+
+def _ensure_schema(engine: Engine) -> None:
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Two workers starting together would otherwise race on CREATE TABLE.
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _SCHEMA_LOCK_ID})
+        METADATA.create_all(connection, checkfirst=True)
