@@ -64,6 +64,20 @@ def _font(size: int) -> _Font:
     return ImageFont.load_default(size=size)
 
 
+def _rays(image: Image.Image, center: tuple[float, float], turn: float) -> Image.Image:
+    """`image` lightened along alternate sectors around `center`, rotated by `turn` (0..1)."""
+    mask = Image.new("L", image.size)
+    draw = ImageDraw.Draw(mask)
+    reach = 2 * (image.width + image.height)
+    box = (center[0] - reach, center[1] - reach, center[0] + reach, center[1] + reach)
+    sector = 360 / _RAYS
+    for ray in range(_RAYS):
+        start = 360 * turn + ray * sector
+        draw.pieslice(box, start, start + sector / 2, fill=255)
+    lit = Image.blend(image, Image.new("RGB", image.size, (255, 255, 255)), 0.18)
+    return Image.composite(lit, image, mask)
+
+
 def _ripples(image: Image.Image, center: tuple[float, float]) -> Image.Image:
     """`image` with faint concentric waves around `center`.
 
@@ -86,7 +100,9 @@ def _line_height(font: _Font) -> int:
     return round(getattr(font, "size", 10) * 1.3)
 
 
-def _shorten(draw: ImageDraw.ImageDraw, line: str, font: _Font, max_width: float, cut: bool) -> str:
+def _shorten(
+    draw: ImageDraw.ImageDraw, line: str, font: _Font, max_width: float, cut: bool
+) -> str:
     if not cut and draw.textlength(line, font=font) <= max_width:
         return line
     while line and draw.textlength(line + _ELLIPSIS, font=font) > max_width:
@@ -124,7 +140,8 @@ def _text_band(image: Image.Image, texts: list[tuple[str, _Font, int]], *, top: 
     if not rows:
         return
     band_height = sum(_line_height(font) for _, font in rows) + 2 * margin
-    box = (0, 0 if top else image.height - band_height, image.width, band_height if top else image.height)
+    band_top = 0 if top else image.height - band_height
+    box = (0, band_top, image.width, band_top + band_height)
     band = image.crop(box)
     image.paste(Image.blend(band, Image.new("RGB", band.size), 0.55), box[:2])
     y = box[1] + margin
@@ -133,7 +150,9 @@ def _text_band(image: Image.Image, texts: list[tuple[str, _Font, int]], *, top: 
         y += _line_height(font)
 
 
-def draw_reference(title: str, description: str, *, seed: int, size: tuple[int, int], out: Path) -> Path:
+def draw_reference(
+    title: str, description: str, *, seed: int, size: tuple[int, int], out: Path
+) -> Path:
     """A reference card: a figure in a landscape whose colours and shapes follow title and seed,
     with the title (and as much of the description as fits) written on it."""
     width, height = size
@@ -158,7 +177,8 @@ def draw_reference(title: str, description: str, *, seed: int, size: tuple[int, 
             (x, base - amplitude * math.sin(phase + waves * 2 * math.pi * x / width))
             for x in range(0, width + step, step)
         ]
-        draw.polygon([*ridge, (width, height), (0, height)], fill=_hsv(hue + 0.3, 0.5, 0.6 - 0.15 * layer))
+        hills = _hsv(hue + 0.3, 0.5, 0.6 - 0.15 * layer)
+        draw.polygon([*ridge, (width, height), (0, height)], fill=hills)
 
     figure_height = height * 0.42
     center = width * dice.between(0.3, 0.7)
@@ -170,7 +190,8 @@ def draw_reference(title: str, description: str, *, seed: int, size: tuple[int, 
     clothes = _hsv(dice.unit(), 0.8, 0.85)
     skin = _hsv(0.07, dice.between(0.25, 0.6), dice.between(0.45, 0.95))
     for side in (-1, 1):
-        draw.line((center, hips, center + side * figure_height * 0.12, ground), fill=clothes, width=limb)
+        foot = (center + side * figure_height * 0.12, ground)
+        draw.line((center, hips, *foot), fill=clothes, width=limb)
         reach = dice.between(-0.5, 0.9)
         hand = (center + side * figure_height * 0.28, shoulders + figure_height * 0.2 * (1 - reach))
         draw.line((center, shoulders + limb, *hand), fill=skin, width=limb)
@@ -187,6 +208,22 @@ def draw_reference(title: str, description: str, *, seed: int, size: tuple[int, 
         top=True,
     )
     return write_png(image, out)
+
+
+def _paste_references(image: Image.Image, references: list[Path], top: int) -> None:
+    """Thumbnails of `references`, framed in white, side by side in a row starting at `top`."""
+    draw = ImageDraw.Draw(image)
+    unit = min(image.size)
+    slot = image.width / len(references)
+    border = max(1, unit // 90)
+    for index, reference in enumerate(references):
+        with Image.open(reference) as source:
+            thumb = source.convert("RGB")
+        thumb.thumbnail((max(4, min(image.width // 5, round(slot) - 4 * border)), unit // 3))
+        left = round(slot * index + (slot - thumb.width) / 2)
+        right, bottom = left + thumb.width, top + thumb.height
+        draw.rectangle((left - border, top - border, right + border, bottom + border), fill="white")
+        image.paste(thumb, (left, top))
 
 
 def draw_keyframe(
@@ -206,32 +243,22 @@ def draw_keyframe(
     hue = palette.unit()
     image = _gradient(size, _hsv(hue, 0.45, 0.95), _hsv(hue + 0.12, 0.7, 0.35))
     colors = [
-        _hsv(hue + offset + palette.between(-0.05, 0.05), palette.between(0.5, 0.95), palette.between(0.3, 1.0))
+        _hsv(
+            hue + offset + palette.between(-0.05, 0.05),
+            palette.between(0.5, 0.95),
+            palette.between(0.3, 1.0),
+        )
         for offset in (0.0, 0.33, 0.5, 0.66, 0.15)
     ]
     layout = _Dice("layout", layout_seed)
 
-    # Light rays from a layout-chosen point, a tilted horizon and large shapes: two layouts must
-    # differ in structure almost everywhere, or a clip between them would barely move.
-    rays = Image.new("L", size)
-    rays_draw = ImageDraw.Draw(rays)
-    ray_x, ray_y = width * layout.unit(), height * layout.between(0.0, 0.5)
-    reach = 2 * (width + height)
-    turn = layout.between(0, 360)
-    for ray in range(_RAYS):
-        start = turn + ray * 360 / _RAYS
-        rays_draw.pieslice(
-            (ray_x - reach, ray_y - reach, ray_x + reach, ray_y + reach), start, start + 180 / _RAYS, fill=255
-        )
-    lit = Image.blend(image, Image.new("RGB", size, (255, 255, 255)), 0.18)
-    image = Image.composite(lit, image, rays)
+    # Light rays, ripples, a tilted horizon and large shapes, all placed by the layout: two
+    # layouts must differ in structure almost everywhere, or a clip between them barely moves.
+    image = _rays(image, (width * layout.unit(), height * layout.between(0.0, 0.5)), layout.unit())
     image = _ripples(image, (width * layout.unit(), height * layout.unit()))
     draw = ImageDraw.Draw(image)
-    draw.polygon(
-        [(0, height * layout.between(0.4, 0.85)), (width, height * layout.between(0.4, 0.85)),
-         (width, height), (0, height)],
-        fill=colors[4],
-    )  # fmt: skip
+    left, right = height * layout.between(0.4, 0.85), height * layout.between(0.4, 0.85)
+    draw.polygon([(0, left), (width, right), (width, height), (0, height)], fill=colors[4])
     outline = max(1, unit // 120)
     for index in range(_SHAPES):
         radius = math.sqrt(width * height) * layout.between(0.06, 0.2)
@@ -245,31 +272,20 @@ def draw_keyframe(
         else:
             turn = layout.between(0, 2 * math.pi)
             corners = [
-                (x + radius * math.cos(turn + k * 2 * math.pi / 3), y + radius * math.sin(turn + k * 2 * math.pi / 3))
-                for k in range(3)
+                (x + radius * math.cos(angle), y + radius * math.sin(angle))
+                for angle in (turn, turn + 2 * math.pi / 3, turn + 4 * math.pi / 3)
             ]
             draw.polygon(corners, fill=color, outline=(255, 255, 255), width=outline)
 
     if references:
-        slot = width / len(references)
-        border = max(1, unit // 90)
-        row_y = round(height * layout.between(0.04, 0.4))
-        for index, reference in enumerate(references):
-            with Image.open(reference) as source:
-                thumb = source.convert("RGB")
-            thumb.thumbnail((max(4, min(width // 5, round(slot) - 4 * border)), unit // 3))
-            x = round(slot * index + (slot - thumb.width) / 2)
-            draw.rectangle(
-                (x - border, row_y - border, x + thumb.width + border - 1, row_y + thumb.height + border - 1),
-                fill=(255, 255, 255),
-            )
-            image.paste(thumb, (x, row_y))
-
+        _paste_references(image, references, top=round(height * layout.between(0.04, 0.4)))
     _text_band(image, [(caption, _font(_font_size(size, 20)), 2)], top=False)
     return write_png(image, out)
 
 
-def contact_sheet(frames: list[tuple[str, Path]], out: Path, *, thumb_width: int = 320, columns: int = 4) -> Path:
+def contact_sheet(
+    frames: list[tuple[str, Path]], out: Path, *, thumb_width: int = 320, columns: int = 4
+) -> Path:
     """One `thumb_width`-wide thumbnail per (label, image) in rows of `columns`, label beneath.
 
     The sheet is `min(columns, n) * thumb_width + (min(columns, n) + 1) * SHEET_GAP` wide and
@@ -278,7 +294,7 @@ def contact_sheet(frames: list[tuple[str, Path]], out: Path, *, thumb_width: int
     if not frames:
         raise ValueError("a contact sheet needs at least one frame")
     if thumb_width < 1 or columns < 1:
-        raise ValueError(f"thumb_width and columns must be positive, got {thumb_width} and {columns}")
+        raise ValueError(f"thumb_width {thumb_width} and columns {columns} must be positive")
     thumbs = []
     for label, path in frames:
         with Image.open(path) as source:

@@ -199,11 +199,13 @@ def stitch(clips: list[Path], out: Path, workdir: Path) -> None:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
-        _create(stitch_args(list_file, out), out, f"stitching {len(clips)} clips into {Path(out).name}")
+        purpose = f"stitching {len(clips)} clips into {Path(out).name}"
+        _create(stitch_args(list_file, out), out, purpose)
     finally:
         list_file.unlink(missing_ok=True)
 
 
 def mux_audio(video: Path, audio: Path, out: Path) -> None:
     """Write `video` with `audio` as its soundtrack to `out`, cut to the shorter of the two."""
-    _create(mux_audio_args(video, audio, out), out, f"adding audio {Path(audio).name} to {Path(video).name}")
+    purpose = f"adding audio {Path(audio).name} to {Path(video).name}"
+    _create(mux_audio_args(video, audio, out), out, purpose)
