@@ -1,0 +1,432 @@
+"""Pure helpers of the `vertex` model backend: no network, no Dagster, no SDK client.
+
+Prompt sanitizing, duration snapping, the judge's weighting, storyboard normalisation, retry
+delays and image fitting live here so they can be unit-tested without a server.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import io
+import json
+import random
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from PIL import Image
+from pydantic import BaseModel, Field, ValidationError
+
+from vidpipe_dagster.domain import (
+    SCENE_DURATIONS,
+    Brief,
+    Storyboard,
+    describe_validation_error,
+)
+
+# --- The judge's five categories (the old system's rubric) ----------------------------------
+
+#: Weight of each judge category in the overall score. They sum to 1.
+JUDGE_WEIGHTS: dict[str, float] = {
+    "narrative_fidelity": 0.30,
+    "character_consistency": 0.20,
+    "technical_quality": 0.20,
+    "emotional_authenticity": 0.15,
+    "continuity": 0.15,
+}
+JUDGE_SCALE = 10.0
+
+
+def weighted_score(scores: Mapping[str, float], weights: Mapping[str, float] = JUDGE_WEIGHTS) -> float:
+    """The weighted mean of 0..10 category scores, normalised to 0..1.
+
+    Every weighted category must be present; scores outside 0..10 are clamped.
+    """
+    missing = [name for name in weights if name not in scores]
+    if missing:
+        raise ValueError(f"judge scores lack categories {missing}")
+    total_weight = sum(weights.values())
+    if total_weight <= 0:
+        raise ValueError("judge weights must sum to more than 0")
+    total = sum(weights[name] * min(max(float(scores[name]), 0.0), JUDGE_SCALE) for name in weights)
+    return round(total / total_weight / JUDGE_SCALE, 6)
+
+
+# --- Durations ------------------------------------------------------------------------------
+
+
+def snap_duration(seconds: float) -> int:
+    """The nearest allowed scene duration (4, 6 or 8 s); a tie goes to the longer one."""
+    if seconds != seconds:  # NaN
+        raise ValueError("duration is not a number")
+    return min(SCENE_DURATIONS, key=lambda allowed: (abs(allowed - seconds), -allowed))
+
+
+# --- Prompt sanitizing ----------------------------------------------------------------------
+
+# Each pattern is matched as a whole word, case-insensitively. Replacements keep the scene's
+# meaning but drop what safety filters object to most often (graphic violence, weapons, gore,
+# sexual content, self-harm, drugs), so a retried prompt stands a fair chance.
+_SOFTEN: tuple[tuple[str, str], ...] = (
+    (r"blood(?:y|ied|ies)?|bleeding|bleeds?", "red paint"),
+    (r"gor(?:e|y)|gruesome|grisly|mutilat(?:ed|ion|es?)|dismember(?:ed|s)?", "dramatic"),
+    (r"decapitat(?:ed|ion|es?)|behead(?:ed|s|ing)?", "defeated"),
+    (r"kills|murders|slaughters|assassinates", "defeats"),
+    (r"killed|murdered|slaughtered|assassinated", "defeated"),
+    (r"killing|murdering|slaughtering|assassinating", "defeating"),
+    (r"kill|murder|slaughter|assassinate|assassination", "defeat"),
+    (r"murderous|killer|murderer|assassin", "menacing figure"),
+    (r"corpses?|dead bod(?:y|ies)|cadavers?", "motionless figure"),
+    (r"guns?|rifles?|pistols?|firearms?|shotguns?|handguns?", "prop"),
+    (r"weapons?", "prop"),
+    (r"knife|knives|daggers?|machetes?", "tool"),
+    (r"bombs?|grenades?|explosives?", "device"),
+    (r"explosions?|explod(?:e|es|ed|ing)", "burst of light"),
+    (r"torture[ds]?|torturing", "ordeal"),
+    (r"naked|nude|nudity|topless|undressed", "fully clothed"),
+    (r"sexy|sexual(?:ly)?|erotic|seductive|lingerie", "elegant"),
+    (r"suicid(?:e|al)|self-harm", "despair"),
+    (r"drugs?|cocaine|heroin|meth", "medicine"),
+    (r"terroris(?:t|ts|m)", "stranger"),
+    (r"violent(?:ly)?|violence|brutal(?:ly)?", "intense"),
+)
+_SOFTEN_RE = [(re.compile(rf"\b(?:{pattern})\b", re.IGNORECASE), repl) for pattern, repl in _SOFTEN]
+_URL_RE = re.compile(r"\bhttps?://\S+|\bwww\.\S+", re.IGNORECASE)
+_EMAIL_RE = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
+_HANDLE_RE = re.compile(r"(?<![\w@])@\w{2,}")
+SAFE_SUFFIX = "Depict this in a safe, non-graphic, family-friendly way, with no real people."
+
+
+def _keep_case(replacement: str, original: str) -> str:
+    if original[:1].isupper():
+        return replacement[:1].upper() + replacement[1:]
+    return replacement
+
+
+def sanitize_prompt(text: str) -> str:
+    """A softened copy of a prompt that a safety filter refused, for one retry.
+
+    Softens violent, graphic, sexual, self-harm and drug terms, removes URLs, e-mail addresses and
+    @handles, collapses whitespace and appends a family-friendly instruction. Idempotent.
+    """
+    result = text.replace(SAFE_SUFFIX, " ")
+    result = _URL_RE.sub(" ", result)
+    result = _EMAIL_RE.sub(" ", result)
+    result = _HANDLE_RE.sub(" ", result)
+    for pattern, replacement in _SOFTEN_RE:
+        result = pattern.sub(lambda m, r=replacement: _keep_case(r, m.group(0)), result)
+    lines = [re.sub(r"[ \t]+", " ", line).strip() for line in result.splitlines()]
+    result = "\n".join(line for line in lines if line)
+    return f"{result}\n{SAFE_SUFFIX}" if result else SAFE_SUFFIX
+
+
+# --- Storyboard: the schema Gemini answers in, and its normalisation -------------------------
+
+
+class DraftCharacter(BaseModel):
+    id: str = Field(description="short lowercase slug, e.g. 'mara'")
+    name: str
+    description: str = Field(description="stable visual description: age, build, face, hair, clothing")
+
+
+class DraftLocation(BaseModel):
+    id: str = Field(description="short lowercase slug, e.g. 'harbor'")
+    name: str
+    description: str = Field(description="stable visual description of the place")
+
+
+class DraftScene(BaseModel):
+    number: int = Field(description="1-based scene number, in order")
+    duration_s: int = Field(description="scene length in seconds: 4, 6 or 8")
+    description: str = Field(description="what happens, in one or two visual sentences")
+    shot_type: str
+    camera_angle: str
+    camera_movement: str
+    lighting: str
+    continuity_notes: str = Field(description="what must carry over from the previous scene")
+    characters: list[str] = Field(description="ids of the characters in the scene")
+    location: str = Field(description="id of the scene's location")
+
+
+class DraftMetadata(BaseModel):
+    title: str
+    logline: str
+    style: str
+
+
+class StoryboardDraft(BaseModel):
+    """The response schema sent to Gemini: plain types the SDK's schema converter accepts.
+
+    `domain.Storyboard` (with its literals, patterns and cross-references) validates the result
+    after `normalize_storyboard`.
+    """
+
+    metadata: DraftMetadata
+    characters: list[DraftCharacter]
+    locations: list[DraftLocation]
+    scenes: list[DraftScene]
+
+
+class OutputInvalid(ValueError):
+    """A model's answer did not validate; the message names every problem."""
+
+
+def slug(text: str) -> str:
+    value = re.sub(r"[^a-z0-9_-]+", "-", str(text).strip().lower()).strip("-")
+    return (value or "x")[:40]
+
+
+def storyboard_prompt(brief: Brief, scene_durations: list[int] | None = None) -> str:
+    """The user prompt that asks Gemini for a storyboard of `brief`."""
+    if scene_durations:
+        durations = [snap_duration(d) for d in scene_durations]
+        count_line = (
+            f"Write exactly {len(durations)} scenes with these durations in seconds, in order: "
+            f"{', '.join(str(d) for d in durations)}."
+        )
+    else:
+        count_line = f"Write exactly {brief.scene_count} scenes; each lasts 4, 6 or 8 seconds."
+    hints = "".join(f"\n- scene {i}: {hint}" for i, hint in enumerate(brief.scene_hints, start=1) if hint)
+    return (
+        "Expand this creative brief into a storyboard for a short multi-scene video.\n"
+        f"Brief: {brief.prompt}\n"
+        f"Visual style: {brief.style}\n"
+        f"Aspect ratio: {brief.aspect_ratio}\n"
+        f"{count_line}\n"
+        + (f"Scene direction:{hints}\n" if hints else "")
+        + "Give every recurring character and location a short lowercase id and a stable visual "
+        "description, so reference images keep them consistent. Each scene names the ids of its "
+        "characters and of its one location, and says what must carry over from the scene before."
+    )
+
+
+def normalize_storyboard(
+    raw: str | Mapping[str, Any], brief: Brief, scene_durations: list[int] | None = None
+) -> Storyboard:
+    """Parse and validate a storyboard answer: JSON text or a dict in the `StoryboardDraft` shape.
+
+    Scenes are renumbered in order, durations snapped to 4/6/8 (or set from `scene_durations`),
+    ids slugged consistently, and the aspect ratio taken from the brief. Raises `OutputInvalid`
+    naming each problem.
+    """
+    if isinstance(raw, str):
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise OutputInvalid(f"storyboard is not valid JSON: {exc}") from None
+    else:
+        data = dict(raw)
+    if not isinstance(data, dict):
+        raise OutputInvalid(f"storyboard must be a JSON object, got {type(data).__name__}")
+    try:
+        draft = StoryboardDraft.model_validate(data)
+    except ValidationError as exc:
+        raise OutputInvalid(describe_validation_error(exc, "storyboard")) from None
+
+    expected = len(scene_durations) if scene_durations else brief.scene_count
+    if len(draft.scenes) != expected:
+        raise OutputInvalid(f"storyboard.scenes: expected exactly {expected} scenes, got {len(draft.scenes)}")
+
+    scenes = []
+    for index, scene in enumerate(draft.scenes):
+        duration = scene_durations[index] if scene_durations else scene.duration_s
+        scenes.append(
+            {
+                **scene.model_dump(),
+                "number": index + 1,
+                "duration_s": snap_duration(duration),
+                "characters": [slug(c) for c in scene.characters],
+                "location": slug(scene.location),
+            }
+        )
+    candidate = {
+        "metadata": {
+            **draft.metadata.model_dump(),
+            "style": draft.metadata.style or brief.style,
+            "aspect_ratio": brief.aspect_ratio,
+        },
+        "characters": [{**c.model_dump(), "id": slug(c.id)} for c in draft.characters],
+        "locations": [{**loc.model_dump(), "id": slug(loc.id)} for loc in draft.locations],
+        "scenes": scenes,
+    }
+    try:
+        return Storyboard.model_validate(candidate)
+    except ValidationError as exc:
+        raise OutputInvalid(describe_validation_error(exc, "storyboard")) from None
+
+
+# --- The judge's answer ---------------------------------------------------------------------
+
+
+class JudgeAnswer(BaseModel):
+    """The response schema of the quality judge: five 0..10 scores and corrections."""
+
+    narrative_fidelity: float = Field(description="0-10: does the clip show what the scene describes?")
+    character_consistency: float = Field(description="0-10: do characters match their descriptions?")
+    technical_quality: float = Field(description="0-10: sharpness, artefacts, anatomy, stable motion")
+    emotional_authenticity: float = Field(description="0-10: does the mood and acting ring true?")
+    continuity: float = Field(description="0-10: does it fit the previous scene and its own frames?")
+    issues: list[str] = Field(description="concrete problems seen, most serious first")
+    prompt_correction: str = Field(description="text to add to the generation prompt to fix the issues; empty if none")
+
+
+def parse_judge_answer(raw: str | Mapping[str, Any]) -> JudgeAnswer:
+    """Parse and validate the judge's JSON answer; raises `OutputInvalid` naming each problem."""
+    if isinstance(raw, str):
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise OutputInvalid(f"judge answer is not valid JSON: {exc}") from None
+    else:
+        data = dict(raw)
+    try:
+        answer = JudgeAnswer.model_validate(data)
+    except ValidationError as exc:
+        raise OutputInvalid(describe_validation_error(exc, "judge")) from None
+    out_of_range = [name for name in JUDGE_WEIGHTS if not 0.0 <= getattr(answer, name) <= JUDGE_SCALE]
+    if out_of_range:
+        raise OutputInvalid(f"judge: scores {out_of_range} are outside 0..{JUDGE_SCALE:g}")
+    return answer
+
+
+def judge_categories(answer: JudgeAnswer) -> dict[str, float]:
+    """Category scores normalised to 0..1, as recorded in `JudgeVerdict.categories`."""
+    return {name: round(getattr(answer, name) / JUDGE_SCALE, 6) for name in JUDGE_WEIGHTS}
+
+
+def judge_correction(answer: JudgeAnswer) -> str:
+    correction = answer.prompt_correction.strip()
+    if correction:
+        return correction
+    return "; ".join(issue.strip() for issue in answer.issues if issue.strip())
+
+
+# --- Retries --------------------------------------------------------------------------------
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), or None."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def retry_delay_from_details(details: Any) -> float | None:
+    """The delay of a google.rpc.RetryInfo in an error body (`"retryDelay": "3s"`), or None."""
+    error = details.get("error", details) if isinstance(details, dict) else None
+    items = error.get("details") if isinstance(error, dict) else None
+    for item in items if isinstance(items, list) else []:
+        delay = item.get("retryDelay") if isinstance(item, dict) else None
+        if isinstance(delay, str):
+            match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)s\s*", delay)
+            if match:
+                return float(match.group(1))
+    return None
+
+
+def backoff_delay(
+    attempt: int,
+    *,
+    initial: float,
+    maximum: float,
+    retry_after: float | None = None,
+    rng: random.Random | None = None,
+) -> float:
+    """Seconds to wait before retry number `attempt` (1 = first retry).
+
+    A server's Retry-After wins (capped at `maximum`); otherwise exponential backoff with jitter
+    between half and the whole of `initial * 2**(attempt-1)`, capped at `maximum`.
+    """
+    if retry_after is not None:
+        return min(max(retry_after, 0.0), maximum)
+    base = min(initial * (2 ** max(attempt - 1, 0)), maximum)
+    return base * (0.5 + 0.5 * (rng or random).random())
+
+
+# --- Images ---------------------------------------------------------------------------------
+
+#: Aspect ratios Imagen and Gemini image models accept.
+IMAGE_ASPECT_RATIOS: tuple[str, ...] = ("1:1", "3:4", "4:3", "9:16", "16:9")
+
+
+def nearest_aspect_ratio(size: tuple[int, int], allowed: tuple[str, ...] = IMAGE_ASPECT_RATIOS) -> str:
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size {size} must be positive")
+    target = width / height
+
+    def ratio(text: str) -> float:
+        w, h = text.split(":")
+        return int(w) / int(h)
+
+    return min(allowed, key=lambda text: abs(ratio(text) - target))
+
+
+def video_aspect_ratio(size: tuple[int, int]) -> str:
+    """Veo takes 16:9 or 9:16."""
+    return "16:9" if size[0] >= size[1] else "9:16"
+
+
+def fit_png(data: bytes, size: tuple[int, int]) -> bytes:
+    """Image bytes (any format Pillow reads) cropped to `size`'s aspect ratio around the centre,
+    resized to exactly `size` and encoded as PNG."""
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many types for bad data
+        raise ValueError(f"the model's image could not be decoded: {exc}") from None
+    image = image.convert("RGB")
+    width, height = size
+    target = width / height
+    src_w, src_h = image.size
+    if src_w / src_h > target:
+        crop_w = round(src_h * target)
+        left = (src_w - crop_w) // 2
+        image = image.crop((left, 0, left + crop_w, src_h))
+    elif src_w / src_h < target:
+        crop_h = round(src_w / target)
+        top = (src_h - crop_h) // 2
+        image = image.crop((0, top, src_w, top + crop_h))
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def mime_type_for(path_name: str) -> str:
+    suffix = path_name.lower().rsplit(".", 1)[-1] if "." in path_name else ""
+    return {
+        "png": "image/png",
+        "jpg": "image/jpeg",
+        "jpeg": "image/jpeg",
+        "webp": "image/webp",
+        "mp4": "video/mp4",
+        "mov": "video/quicktime",
+        "webm": "video/webm",
+    }.get(suffix, "application/octet-stream")
+
+
+# --- Redaction ------------------------------------------------------------------------------
+
+
+def redact(text: str, secrets: list[str | None]) -> str:
+    """`text` with every non-empty secret replaced by '***'."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text

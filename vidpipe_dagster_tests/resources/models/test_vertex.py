@@ -1,0 +1,899 @@
+"""The `vertex` backend against a loopback server that answers in Vertex AI's REST shapes.
+
+google-genai is pointed at the server through `VertexSettings.base_url`, with a static access
+token, so no Application Default Credentials lookup and no traffic beyond 127.0.0.1 happens. Each
+test scripts the answers, then checks both what vidpipe sent (paths, models, config, images) and
+what it made of each answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+from dagster import Definitions, asset, materialize
+from PIL import Image
+
+from vidpipe_dagster.domain import Brief, Character, Location, Scene, Storyboard, StoryboardMetadata
+from vidpipe_dagster.resources.models.protocols import ImageModel, QualityJudge, TextModel, VideoModel
+from vidpipe_dagster.resources.models.vertex import (
+    JUDGE_WEIGHTS,
+    ModelRefused,
+    StoryboardInvalid,
+    VertexImageModel,
+    VertexJudge,
+    VertexRequestFailed,
+    VertexResponseError,
+    VertexSettings,
+    VertexTextModel,
+    VertexTimeout,
+    VertexUnavailable,
+    VertexVideoModel,
+    vertex_model_resources,
+)
+from vidpipe_dagster.resources.models.vertex_helpers import SAFE_SUFFIX, weighted_score
+
+TOKEN = "ya29.test-secret-token-0123456789"
+PROJECT = "test-project"
+LOCATION = "us-central1"
+MODEL_PREFIX = f"/v1beta1/projects/{PROJECT}/locations/{LOCATION}/publishers/google/models/"
+
+
+# --- The loopback server -----------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None  # dict -> JSON; str/bytes -> sent as is
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    model: str
+    action: str
+    headers: dict[str, str]
+    body: Any
+
+
+class FakeVertex:
+    """Records every request and answers each `:action` from its own script, in order."""
+
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+        self._script: dict[str, deque[Reply]] = defaultdict(deque)
+        self._lock = threading.Lock()
+        self.url = ""
+
+    def script(self, action: str, *replies: Reply | dict) -> None:
+        with self._lock:
+            for reply in replies:
+                self._script[action].append(reply if isinstance(reply, Reply) else Reply(body=reply))
+
+    def sent(self, action: str) -> list[Request]:
+        return [r for r in self.requests if r.action == action]
+
+    def handle(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except json.JSONDecodeError:
+            body = raw
+        path = handler.path.split("?", 1)[0]
+        resource, _, action = path.rpartition(":")
+        model = resource.rsplit("/models/", 1)[-1] if "/models/" in resource else ""
+        with self._lock:
+            self.requests.append(Request(handler.command, path, model, action, dict(handler.headers), body))
+            queue = self._script.get(action)
+            reply = queue.popleft() if queue else None
+        if reply is None:
+            reply = Reply(
+                status=500,
+                body={"error": {"code": 500, "message": f"no scripted reply for {action}", "status": "INTERNAL"}},
+            )
+        if reply.delay_s:
+            time.sleep(reply.delay_s)
+        payload = reply.body if isinstance(reply.body, (bytes, str)) else json.dumps(reply.body)
+        data = payload.encode() if isinstance(payload, str) else payload
+        try:
+            handler.send_response(reply.status)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(data)))
+            for name, value in reply.headers.items():
+                handler.send_header(name, value)
+            handler.end_headers()
+            handler.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout test)
+
+
+@pytest.fixture
+def fake_vertex() -> Iterator[FakeVertex]:
+    fake = FakeVertex()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            fake.handle(self)
+
+        do_GET = do_POST  # noqa: N815
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def settings(fake_vertex: FakeVertex) -> VertexSettings:
+    return VertexSettings(
+        project=PROJECT,
+        location=LOCATION,
+        base_url=fake_vertex.url,
+        access_token=TOKEN,
+        request_timeout_s=5,
+        max_attempts=3,
+        backoff_initial_s=0.01,
+        backoff_max_s=0.05,
+    )
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_google_credentials(monkeypatch):
+    # Nothing here may fall back to a developer's own key or ADC.
+    for name in ("GOOGLE_API_KEY", "GEMINI_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GENAI_API_VERSION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/adc.json")
+
+
+# --- Answers in Vertex's REST shape -----------------------------------------------------------
+
+
+def gemini_answer(text: str, finish: str = "STOP") -> dict:
+    return {
+        "candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": finish}],
+        "usageMetadata": {"promptTokenCount": 120, "candidatesTokenCount": 80, "totalTokenCount": 200},
+        "modelVersion": "gemini-test",
+    }
+
+
+def gemini_image_answer(png: bytes) -> dict:
+    return {
+        "candidates": [
+            {
+                "content": {
+                    "role": "model",
+                    "parts": [{"text": "Here it is."}, {"inlineData": {"mimeType": "image/png", "data": b64(png)}}],
+                },
+                "finishReason": "STOP",
+            }
+        ],
+        "usageMetadata": {"promptTokenCount": 1300, "candidatesTokenCount": 1290, "totalTokenCount": 2590},
+    }
+
+
+PROMPT_BLOCKED = {
+    "promptFeedback": {"blockReason": "SAFETY", "blockReasonMessage": "violence"},
+    "usageMetadata": {"promptTokenCount": 10},
+}
+ANSWER_BLOCKED = {
+    "candidates": [
+        {
+            "finishReason": "SAFETY",
+            "safetyRatings": [{"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True}],
+        }
+    ]
+}
+
+
+def quota_exceeded(retry_after: str | None = None) -> Reply:
+    headers = {"Retry-After": retry_after} if retry_after is not None else {}
+    return Reply(
+        status=429,
+        body={
+            "error": {
+                "code": 429,
+                "message": "Resource exhausted. Please try again later.",
+                "status": "RESOURCE_EXHAUSTED",
+            }
+        },
+        headers=headers,
+    )
+
+
+UNAVAILABLE = Reply(
+    status=503,
+    body={"error": {"code": 503, "message": "The service is currently unavailable.", "status": "UNAVAILABLE"}},
+)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def unb64(text: str) -> bytes:
+    """Base64 in either alphabet: google-genai sends inline parts URL-safe, Veo images standard."""
+    text = text.replace("-", "+").replace("_", "/")
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+
+
+def png_bytes(size=(64, 64), color=(30, 120, 200)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def storyboard_json(scenes: int = 2, durations=(5, 8)) -> str:
+    return json.dumps(
+        {
+            "metadata": {"title": "Harbor Light", "logline": "A keeper relights the lamp.", "style": "painterly"},
+            "characters": [{"id": "mara", "name": "Mara", "description": "keeper, 60, grey wool coat"}],
+            "locations": [{"id": "lighthouse", "name": "Lighthouse", "description": "white tower on black rocks"}],
+            "scenes": [
+                {
+                    "number": i + 1,
+                    "duration_s": durations[i % len(durations)],
+                    "description": f"Mara climbs, beat {i + 1}",
+                    "shot_type": "wide shot",
+                    "camera_angle": "low angle",
+                    "camera_movement": "slow push in",
+                    "lighting": "dusk",
+                    "continuity_notes": "same coat",
+                    "characters": ["mara"],
+                    "location": "lighthouse",
+                }
+                for i in range(scenes)
+            ],
+        }
+    )
+
+
+BRIEF = Brief(project_id="harbor", prompt="A lighthouse keeper relights the lamp in a storm", scene_count=2, seed=7)
+
+
+def board() -> Storyboard:
+    return Storyboard(
+        metadata=StoryboardMetadata(title="Harbor Light", logline="A keeper relights the lamp.", style="painterly"),
+        characters=[Character(id="mara", name="Mara", description="keeper, 60, grey wool coat")],
+        locations=[Location(id="lighthouse", name="Lighthouse", description="white tower on black rocks")],
+        scenes=[
+            Scene(
+                number=1,
+                duration_s=6,
+                description="Mara climbs the stairs",
+                shot_type="wide shot",
+                camera_angle="low angle",
+                camera_movement="slow push in",
+                lighting="dusk",
+                characters=["mara"],
+                location="lighthouse",
+            ),
+        ],
+    )
+
+
+def user_text(request: Request, content: int = 0) -> str:
+    return "".join(part.get("text", "") for part in request.body["contents"][content]["parts"])
+
+
+def inline_parts(request: Request) -> list[dict]:
+    """The inline media parts of the first content, with the MIME type under "mimeType".
+
+    google-genai 3.x writes the blob's MIME type as "mime_type" on Vertex (the API's proto-JSON
+    parser takes either spelling); accept both.
+    """
+    parts = [dict(part["inlineData"]) for part in request.body["contents"][0]["parts"] if "inlineData" in part]
+    for part in parts:
+        part.setdefault("mimeType", part.get("mime_type"))
+    return parts
+
+
+@pytest.fixture(scope="module")
+def veo_mp4(tmp_path_factory) -> bytes:
+    """A real 2 s H.264 clip (what Veo returns, smaller)."""
+    path = tmp_path_factory.mktemp("veo") / "veo.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 320, 176, "yuv420p"
+        for index in range(48):
+            frame = av.VideoFrame.from_image(Image.new("RGB", (320, 176), (index * 5, 80, 160)))
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path.read_bytes()
+
+
+def video_facts(path: Path) -> tuple[int, int, str, float]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(video=0))
+        return stream.width, stream.height, stream.codec_context.name, frames / float(stream.average_rate)
+
+
+# --- Resources satisfy the protocols and load without I/O ------------------------------------
+
+
+def test_resources_satisfy_protocols_and_load_without_io(monkeypatch, fake_vertex):
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", PROJECT)
+    monkeypatch.setenv("VIDPIPE_VERTEX_BASE_URL", fake_vertex.url)
+    monkeypatch.setenv("VIDPIPE_VERTEX_ACCESS_TOKEN", TOKEN)
+    monkeypatch.setenv("VIDPIPE_VERTEX_MAX_ATTEMPTS", "2")
+    monkeypatch.setenv("VIDPIPE_VERTEX_VIDEO_MODEL", "veo-2.0-generate-001")
+    resources = vertex_model_resources()
+    assert isinstance(resources["text_model"], TextModel)
+    assert isinstance(resources["image_model"], ImageModel)
+    assert isinstance(resources["video_model"], VideoModel)
+    assert isinstance(resources["quality_judge"], QualityJudge)
+    Definitions(resources=resources)  # loading definitions talks to nobody
+    assert fake_vertex.requests == []
+    assert resources["text_model"].settings.max_attempts == 2
+    assert TOKEN not in repr(resources)
+
+    monkeypatch.setenv("VIDPIPE_VERTEX_MAX_ATTEMPTS", "many")
+    with pytest.raises(ValueError, match="VIDPIPE_VERTEX_MAX_ATTEMPTS"):
+        vertex_model_resources()
+
+
+def test_resources_from_env_run_in_dagster(monkeypatch, fake_vertex):
+    """EnvVar-configured resources resolve at run time and reach the loopback server."""
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", PROJECT)
+    monkeypatch.setenv("GOOGLE_CLOUD_LOCATION", LOCATION)
+    monkeypatch.setenv("VIDPIPE_VERTEX_BASE_URL", fake_vertex.url)
+    monkeypatch.setenv("VIDPIPE_VERTEX_ACCESS_TOKEN", TOKEN)
+    monkeypatch.setenv("VIDPIPE_VERTEX_TEXT_MODEL", "gemini-2.5-flash")
+    fake_vertex.script("generateContent", gemini_answer(storyboard_json()))
+
+    @asset
+    def storyboard(text_model: VertexTextModel) -> dict:
+        board_, call = text_model.write_storyboard(BRIEF)
+        return {"scenes": len(board_.scenes), "model": call.model}
+
+    result = materialize([storyboard], resources=vertex_model_resources())
+    assert result.success
+    assert result.output_for_node("storyboard") == {"scenes": 2, "model": "gemini-2.5-flash"}
+    (request,) = fake_vertex.requests
+    assert request.path == f"{MODEL_PREFIX}gemini-2.5-flash:generateContent"
+    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+# --- Storyboard --------------------------------------------------------------------------------
+
+
+def test_storyboard_success(settings, fake_vertex):
+    fake_vertex.script("generateContent", gemini_answer(storyboard_json(durations=(5, 8))))
+    model = VertexTextModel(settings=settings)
+    storyboard, call = model.write_storyboard(BRIEF)
+
+    (request,) = fake_vertex.requests
+    assert request.method == "POST"
+    assert request.path == f"{MODEL_PREFIX}gemini-2.5-pro:generateContent"
+    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert request.headers.get("X-Server-Timeout") == "5"  # every request carries the timeout
+    config = request.body["generationConfig"]
+    assert config["responseMimeType"] == "application/json"
+    schema = config["responseSchema"]
+    assert schema["type"] == "OBJECT" and {"metadata", "characters", "locations", "scenes"} <= set(schema["properties"])
+    assert "duration_s" in schema["properties"]["scenes"]["items"]["properties"]
+    assert config["seed"] == BRIEF.seed and config["candidateCount"] == 1
+    assert "storyboard artist" in request.body["systemInstruction"]["parts"][0]["text"]
+    prompt = user_text(request)
+    assert BRIEF.prompt in prompt and "exactly 2 scenes" in prompt
+
+    assert [s.duration_s for s in storyboard.scenes] == [6, 8]  # 5 snapped to 6
+    assert storyboard.metadata.aspect_ratio == BRIEF.aspect_ratio
+    assert call.model == "gemini-2.5-pro"
+    assert call.usage["prompt_tokens"] == 120 and call.usage["output_tokens"] == 80
+    assert call.usage["requests"] == 1 and call.seconds >= 0
+
+
+def test_storyboard_scene_durations_fix_count_and_lengths(settings, fake_vertex):
+    fake_vertex.script("generateContent", gemini_answer(storyboard_json(scenes=3, durations=(8, 8, 8))))
+    storyboard, _ = VertexTextModel(settings=settings).write_storyboard(BRIEF, scene_durations=[4, 6, 8])
+    assert [s.duration_s for s in storyboard.scenes] == [4, 6, 8]
+    assert "exactly 3 scenes with these durations in seconds, in order: 4, 6, 8" in user_text(fake_vertex.requests[0])
+
+
+def test_storyboard_invalid_answer_gets_one_corrective_turn(settings, fake_vertex):
+    fake_vertex.script(
+        "generateContent",
+        gemini_answer(storyboard_json(scenes=3)),  # the brief asks for 2
+        gemini_answer(storyboard_json(scenes=2)),
+    )
+    storyboard, call = VertexTextModel(settings=settings).write_storyboard(BRIEF)
+    assert len(storyboard.scenes) == 2
+    first, second = fake_vertex.requests
+    contents = second.body["contents"]
+    assert [c["role"] for c in contents] == ["user", "model", "user"]
+    assert contents[1]["parts"][0]["text"] == storyboard_json(scenes=3)
+    assert "expected exactly 2 scenes, got 3" in contents[2]["parts"][0]["text"]
+    assert call.usage["corrective_retries"] == 1 and call.usage["requests"] == 2
+
+
+def test_storyboard_malformed_json_twice_is_a_clear_error(settings, fake_vertex):
+    fake_vertex.script(
+        "generateContent", gemini_answer('{"metadata": {"title": '), gemini_answer("sorry, no JSON today")
+    )
+    with pytest.raises(
+        StoryboardInvalid,
+        match=r"gemini-2.5-pro could not write the storyboard: its answer was invalid twice.*not valid JSON",
+    ):
+        VertexTextModel(settings=settings).write_storyboard(BRIEF)
+    assert len(fake_vertex.requests) == 2
+
+
+def test_malformed_response_body_is_a_clear_error(settings, fake_vertex):
+    fake_vertex.script("generateContent", Reply(body='{"candidates": [ {"content": '))
+    with pytest.raises(
+        VertexResponseError, match="gemini-2.5-pro could not write the storyboard: the response body is not valid JSON"
+    ):
+        VertexTextModel(settings=settings).write_storyboard(BRIEF)
+    assert len(fake_vertex.requests) == 1  # not retried: a broken body does not heal
+
+
+def test_safety_block_then_success_after_sanitizing(settings, fake_vertex):
+    brief = BRIEF.model_copy(update={"prompt": "A bloody knife fight on the lighthouse stairs"})
+    fake_vertex.script("generateContent", PROMPT_BLOCKED, gemini_answer(storyboard_json()))
+    storyboard, call = VertexTextModel(settings=settings).write_storyboard(brief)
+    assert len(storyboard.scenes) == 2
+    first, second = (user_text(r) for r in fake_vertex.requests)
+    assert "bloody knife" in first
+    assert "bloody" not in second and "knife" not in second
+    assert "red paint tool fight" in second and second.endswith(SAFE_SUFFIX)
+    assert call.usage["safety_retries"] == 1
+
+
+def test_safety_block_twice_raises_model_refused(settings, fake_vertex):
+    fake_vertex.script("generateContent", PROMPT_BLOCKED, ANSWER_BLOCKED)
+    with pytest.raises(ModelRefused) as refused:
+        VertexTextModel(settings=settings).write_storyboard(BRIEF)
+    message = str(refused.value)
+    assert "gemini-2.5-pro refused to write the storyboard" in message
+    assert "answer blocked: SAFETY" in message and "sanitized prompt" in message
+    assert refused.value.model == "gemini-2.5-pro" and refused.value.reason == "answer blocked: SAFETY"
+    assert len(fake_vertex.requests) == 2
+
+
+def test_quota_429_backs_off_then_succeeds(settings, fake_vertex, caplog):
+    fake_vertex.script(
+        "generateContent", quota_exceeded(retry_after="0"), UNAVAILABLE, gemini_answer(storyboard_json())
+    )
+    with caplog.at_level(logging.WARNING):
+        storyboard, call = VertexTextModel(settings=settings).write_storyboard(BRIEF)
+    assert len(storyboard.scenes) == 2
+    assert len(fake_vertex.requests) == 3
+    assert all(r.path == f"{MODEL_PREFIX}gemini-2.5-pro:generateContent" for r in fake_vertex.requests)
+    assert call.usage["retries"] == 2 and call.usage["requests"] == 3
+    assert "HTTP 429 RESOURCE_EXHAUSTED" in caplog.text and "attempt 1 of 3" in caplog.text
+
+
+def test_quota_429_until_max_attempts_is_a_clear_error(settings, fake_vertex):
+    fake_vertex.script("generateContent", quota_exceeded(), quota_exceeded(), quota_exceeded())
+    with pytest.raises(
+        VertexUnavailable, match=r"gemini-2.5-pro could not write the storyboard: HTTP 429 .* after 3 attempts"
+    ) as error:
+        VertexTextModel(settings=settings).write_storyboard(BRIEF)
+    assert error.value.status == 429
+    assert len(fake_vertex.requests) == 3
+
+
+def test_bad_request_is_not_retried(settings, fake_vertex):
+    fake_vertex.script(
+        "generateContent",
+        Reply(status=400, body={"error": {"code": 400, "message": "Unsupported model", "status": "INVALID_ARGUMENT"}}),
+    )
+    with pytest.raises(VertexRequestFailed, match="HTTP 400 INVALID_ARGUMENT: Unsupported model"):
+        VertexTextModel(settings=settings).write_storyboard(BRIEF)
+    assert len(fake_vertex.requests) == 1
+
+
+def test_request_timeout(settings, fake_vertex):
+    slow = settings.model_copy(update={"request_timeout_s": 0.3, "max_attempts": 2})
+    fake_vertex.script(
+        "generateContent",
+        Reply(body=gemini_answer(storyboard_json()), delay_s=1.0),
+        Reply(body=gemini_answer(storyboard_json()), delay_s=1.0),
+    )
+    started = time.monotonic()
+    with pytest.raises(VertexTimeout, match="request timed out"):
+        VertexTextModel(settings=slow).write_storyboard(BRIEF)
+    assert time.monotonic() - started < 3
+    assert len(fake_vertex.requests) == 2
+
+
+def test_no_credential_in_logs_errors_or_metadata(settings, fake_vertex, caplog):
+    # A hostile error body that echoes the token back must not leak it either.
+    echo = Reply(
+        status=400, body={"error": {"code": 400, "message": f"bad token {TOKEN}", "status": "INVALID_ARGUMENT"}}
+    )
+    fake_vertex.script("generateContent", quota_exceeded("0"), PROMPT_BLOCKED, gemini_answer(storyboard_json()), echo)
+    model = VertexTextModel(settings=settings)
+    with caplog.at_level(logging.DEBUG):
+        _, call = model.write_storyboard(BRIEF)
+        with pytest.raises(VertexRequestFailed) as failed:
+            model.write_storyboard(BRIEF)
+    assert fake_vertex.requests[0].headers["Authorization"] == f"Bearer {TOKEN}"  # it was used...
+    assert TOKEN not in call.model_dump_json()  # ...but appears nowhere else
+    assert TOKEN not in str(failed.value) and "***" in str(failed.value)
+    assert TOKEN not in caplog.text
+    assert all(TOKEN not in str(record.args) for record in caplog.records)
+    assert TOKEN not in repr(model)
+
+
+# --- Images ------------------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:The generate_images method is deprecated")
+def test_reference_image_with_imagen(settings, fake_vertex, tmp_path):
+    fake_vertex.script(
+        "predict", {"predictions": [{"bytesBase64Encoded": b64(png_bytes((1024, 1024))), "mimeType": "image/png"}]}
+    )
+    out = tmp_path / "mara.png"
+    call = VertexImageModel(settings=settings, reference_model="imagen-4.0-generate-001").reference_image(
+        subject=board().characters[0], storyboard=board(), out=out, size=(640, 360)
+    )
+    (request,) = fake_vertex.requests
+    assert request.path == f"{MODEL_PREFIX}imagen-4.0-generate-001:predict"
+    assert (
+        "Mara" in request.body["instances"][0]["prompt"] and "grey wool coat" in request.body["instances"][0]["prompt"]
+    )
+    parameters = request.body["parameters"]
+    assert parameters["sampleCount"] == 1 and parameters["aspectRatio"] == "16:9"
+    assert parameters["includeRaiReason"] is True and parameters["outputOptions"]["mimeType"] == "image/png"
+    assert "negativePrompt" in parameters
+    assert Image.open(out).size == (640, 360)
+    assert call.model == "imagen-4.0-generate-001" and call.usage["images"] == 1
+
+
+@pytest.mark.filterwarnings("ignore:The generate_images method is deprecated")
+def test_reference_image_rai_filtered_then_sanitized(settings, fake_vertex, tmp_path):
+    villain = Character(id="raider", name="Raider", description="a pirate with a bloody knife")
+    fake_vertex.script(
+        "predict",
+        {"predictions": [{"raiFilteredReason": "39322892: violence"}]},
+        {"predictions": [{"bytesBase64Encoded": b64(png_bytes()), "mimeType": "image/png"}]},
+    )
+    call = VertexImageModel(settings=settings, reference_model="imagen-4.0-generate-001").reference_image(
+        subject=villain, storyboard=board(), out=tmp_path / "r.png", size=(256, 256)
+    )
+    first, second = (r.body["instances"][0]["prompt"] for r in fake_vertex.requests)
+    assert "bloody knife" in first and "bloody" not in second and SAFE_SUFFIX in second
+    assert call.usage["safety_retries"] == 1
+
+
+def test_reference_image_with_gemini_image_model(settings, fake_vertex, tmp_path):
+    fake_vertex.script("generateContent", gemini_image_answer(png_bytes((300, 300))))
+    out = tmp_path / "harbor.png"
+    VertexImageModel(settings=settings).reference_image(
+        subject=board().locations[0], storyboard=board(), out=out, size=(256, 256)
+    )
+    (request,) = fake_vertex.requests
+    assert request.path == f"{MODEL_PREFIX}gemini-2.5-flash-image:generateContent"
+    assert inline_parts(request) == []
+    assert Image.open(out).size == (256, 256)
+
+
+def test_keyframe_sends_references_and_previous_frame(settings, fake_vertex, tmp_path):
+    references = [tmp_path / "mara.png", tmp_path / "lighthouse.png"]
+    references[0].write_bytes(png_bytes(color=(255, 0, 0)))
+    references[1].write_bytes(png_bytes(color=(0, 255, 0)))
+    previous = tmp_path / "previous.png"
+    previous.write_bytes(png_bytes(color=(0, 0, 255)))
+    fake_vertex.script("generateContent", gemini_image_answer(png_bytes((1344, 768))))
+    out = tmp_path / "start.png"
+    call = VertexImageModel(settings=settings).keyframe(
+        prompt="Mara reaches the lamp room",
+        storyboard=board(),
+        scene=board().scenes[0],
+        references=references,
+        previous_frame=previous,
+        out=out,
+        size=(640, 360),
+    )
+    (request,) = fake_vertex.requests
+    assert request.path == f"{MODEL_PREFIX}gemini-2.5-flash-image:generateContent"
+    images = inline_parts(request)
+    assert [part["mimeType"] for part in images] == ["image/png"] * 3
+    assert [unb64(part["data"]) for part in images] == [p.read_bytes() for p in (*references, previous)]
+    texts = user_text(request)
+    assert "Mara reaches the lamp room" in texts and "Reference image 1: mara" in texts and "Previous frame" in texts
+    config = request.body["generationConfig"]
+    assert "IMAGE" in config["responseModalities"] and config["imageConfig"]["aspectRatio"] == "16:9"
+    image = Image.open(out)
+    assert image.format == "PNG" and image.size == (640, 360)
+    assert (
+        call.model == "gemini-2.5-flash-image"
+        and call.usage["input_images"] == 3
+        and call.usage["total_tokens"] == 2590
+    )
+
+
+def test_keyframe_image_blocked_twice(settings, fake_vertex, tmp_path):
+    blocked = {"candidates": [{"finishReason": "IMAGE_SAFETY", "content": {"parts": []}}]}
+    fake_vertex.script("generateContent", blocked, blocked)
+    with pytest.raises(
+        ModelRefused, match="gemini-2.5-flash-image refused to draw a keyframe of scene 1.*IMAGE_SAFETY"
+    ):
+        VertexImageModel(settings=settings).keyframe(
+            prompt="x",
+            storyboard=board(),
+            scene=board().scenes[0],
+            references=[],
+            previous_frame=None,
+            out=tmp_path / "k.png",
+            size=(64, 64),
+        )
+    assert not (tmp_path / "k.png").exists()
+
+
+# --- Veo ---------------------------------------------------------------------------------------
+
+OPERATION = f"projects/{PROJECT}/locations/{LOCATION}/publishers/google/models/veo-3.1-generate-001/operations/op-1234"
+
+
+def pending() -> dict:
+    return {"name": OPERATION}
+
+
+def done_with(video: dict | None = None, **response: Any) -> dict:
+    body: dict = {"@type": "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse", **response}
+    if video is not None:
+        body["videos"] = [video]
+    return {"name": OPERATION, "done": True, "response": body}
+
+
+def clip_args(tmp_path: Path, **overrides: Any) -> dict:
+    start = tmp_path / "start.png"
+    end = tmp_path / "end.png"
+    start.write_bytes(png_bytes(color=(10, 10, 10)))
+    end.write_bytes(png_bytes(color=(250, 250, 250)))
+    args = dict(
+        prompt="Mara climbs the spiral stairs",
+        scene=board().scenes[0],
+        start_frame=start,
+        end_frame=end,
+        out=tmp_path / "clip.mp4",
+        size=(640, 360),
+        seed=4242,
+    )
+    return {**args, **overrides}
+
+
+def test_veo_pending_pending_done(settings, fake_vertex, tmp_path, veo_mp4):
+    fake_vertex.script("predictLongRunning", pending())
+    fake_vertex.script(
+        "fetchPredictOperation",
+        pending(),
+        pending(),
+        done_with({"bytesBase64Encoded": b64(veo_mp4), "mimeType": "video/mp4"}),
+    )
+    model = VertexVideoModel(settings=settings, poll_interval_s=0.01)
+    args = clip_args(tmp_path)
+    call = model.clip(**args)
+
+    submit = fake_vertex.sent("predictLongRunning")[0]
+    assert submit.path == f"{MODEL_PREFIX}veo-3.1-generate-001:predictLongRunning"
+    instance = submit.body["instances"][0]
+    assert instance["prompt"] == "Mara climbs the spiral stairs"
+    assert unb64(instance["image"]["bytesBase64Encoded"]) == args["start_frame"].read_bytes()
+    assert unb64(instance["lastFrame"]["bytesBase64Encoded"]) == args["end_frame"].read_bytes()
+    assert instance["image"]["mimeType"] == instance["lastFrame"]["mimeType"] == "image/png"
+    parameters = submit.body["parameters"]
+    assert parameters["durationSeconds"] == 6 and parameters["aspectRatio"] == "16:9"
+    assert parameters["sampleCount"] == 1 and parameters["seed"] == 4242 and parameters["generateAudio"] is False
+    assert "watermark" in parameters["negativePrompt"] and "storageUri" not in parameters
+
+    polls = fake_vertex.sent("fetchPredictOperation")
+    assert len(polls) == 3
+    assert all(p.path == f"{MODEL_PREFIX}veo-3.1-generate-001:fetchPredictOperation" for p in polls)
+    assert all(p.body == {"operationName": OPERATION} for p in polls)
+
+    width, height, codec, seconds = video_facts(args["out"])
+    assert (width, height, codec) == (640, 360, "h264") and seconds == pytest.approx(2.0, abs=0.1)
+    assert [p.name for p in tmp_path.iterdir() if "veo-" in p.name] == []  # the raw download is gone
+    assert call.model == "veo-3.1-generate-001"
+    assert call.usage["polls"] == 3 and call.usage["operations"] == 1 and call.usage["video_seconds"] == 6
+
+
+def test_veo_poll_timeout_names_the_operation(settings, fake_vertex, tmp_path):
+    fake_vertex.script("predictLongRunning", pending())
+    fake_vertex.script("fetchPredictOperation", *[pending() for _ in range(200)])
+    model = VertexVideoModel(settings=settings, poll_interval_s=0.02, operation_timeout_s=0.3)
+    with pytest.raises(VertexTimeout, match=f"operation {OPERATION} was not done after 0.3s") as timeout:
+        model.clip(**clip_args(tmp_path))
+    assert isinstance(timeout.value, TimeoutError)
+    assert 3 <= len(fake_vertex.sent("fetchPredictOperation")) <= 20
+    assert not (tmp_path / "clip.mp4").exists()
+
+
+def test_veo_rai_filtered_then_sanitized(settings, fake_vertex, tmp_path, veo_mp4):
+    fake_vertex.script("predictLongRunning", pending(), pending())
+    fake_vertex.script(
+        "fetchPredictOperation",
+        done_with(
+            raiMediaFilteredCount=1, raiMediaFilteredReasons=["Unable to generate: violence. Support code 58061214"]
+        ),
+        done_with({"bytesBase64Encoded": b64(veo_mp4), "mimeType": "video/mp4"}),
+    )
+    args = clip_args(tmp_path, prompt="The raider kills the keeper with a gun")
+    call = VertexVideoModel(settings=settings, poll_interval_s=0.01).clip(**args)
+    first, second = (r.body["instances"][0]["prompt"] for r in fake_vertex.sent("predictLongRunning"))
+    assert first == args["prompt"]
+    assert "kills" not in second and "gun" not in second and second.endswith(SAFE_SUFFIX)
+    # the images are sent again unchanged
+    assert fake_vertex.sent("predictLongRunning")[1].body["instances"][0]["lastFrame"]["bytesBase64Encoded"] == b64(
+        args["end_frame"].read_bytes()
+    )
+    assert call.usage["safety_retries"] == 1 and args["out"].exists()
+
+
+def test_veo_filtered_twice_raises_model_refused(settings, fake_vertex, tmp_path):
+    fake_vertex.script("predictLongRunning", pending(), pending())
+    filtered = done_with(raiMediaFilteredCount=1, raiMediaFilteredReasons=["violence"])
+    fake_vertex.script("fetchPredictOperation", filtered, filtered)
+    with pytest.raises(ModelRefused, match="veo-3.1-generate-001 refused to render the clip of scene 1.*violence"):
+        VertexVideoModel(settings=settings, poll_interval_s=0.01).clip(**clip_args(tmp_path))
+
+
+def test_veo_operation_error_is_a_clear_error(settings, fake_vertex, tmp_path):
+    fake_vertex.script("predictLongRunning", pending())
+    fake_vertex.script(
+        "fetchPredictOperation",
+        {"name": OPERATION, "done": True, "error": {"code": 13, "message": "Internal error encountered."}},
+    )
+    with pytest.raises(Exception, match=f"operation {OPERATION} failed with code 13: Internal error"):
+        VertexVideoModel(settings=settings, poll_interval_s=0.01).clip(**clip_args(tmp_path))
+
+
+def test_veo_429_on_submit_backs_off(settings, fake_vertex, tmp_path, veo_mp4):
+    fake_vertex.script("predictLongRunning", quota_exceeded("0"), pending())
+    fake_vertex.script(
+        "fetchPredictOperation", done_with({"bytesBase64Encoded": b64(veo_mp4), "mimeType": "video/mp4"})
+    )
+    call = VertexVideoModel(settings=settings, poll_interval_s=0.01).clip(**clip_args(tmp_path))
+    assert len(fake_vertex.sent("predictLongRunning")) == 2 and call.usage["retries"] == 1
+
+
+def test_veo_output_to_gcs_is_streamed_down(settings, fake_vertex, tmp_path, veo_mp4, gcs_bucket):
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    bucket = storage.Client(project="test", credentials=AnonymousCredentials()).bucket(gcs_bucket)
+    bucket.blob("veo/abc/sample_0.mp4").upload_from_string(veo_mp4, content_type="video/mp4")
+    fake_vertex.script("predictLongRunning", pending())
+    fake_vertex.script(
+        "fetchPredictOperation",
+        done_with({"gcsUri": f"gs://{gcs_bucket}/veo/abc/sample_0.mp4", "mimeType": "video/mp4"}),
+    )
+    model = VertexVideoModel(settings=settings, poll_interval_s=0.01, output_gcs_uri=f"gs://{gcs_bucket}/veo/")
+    args = clip_args(tmp_path)
+    model.clip(**args)
+    storage_uri = fake_vertex.sent("predictLongRunning")[0].body["parameters"]["storageUri"]
+    assert (
+        storage_uri.startswith(f"gs://{gcs_bucket}/veo/")
+        and storage_uri.endswith("/")
+        and len(storage_uri) > len(f"gs://{gcs_bucket}/veo/") + 8
+    )
+    assert video_facts(args["out"])[:3] == (640, 360, "h264")
+
+
+def test_veo2_gets_its_own_duration_range_and_no_audio_flag(settings, fake_vertex, tmp_path, veo_mp4):
+    four_seconds = board().scenes[0].model_copy(update={"duration_s": 4})
+    fake_vertex.script("predictLongRunning", pending())
+    fake_vertex.script(
+        "fetchPredictOperation", done_with({"bytesBase64Encoded": b64(veo_mp4), "mimeType": "video/mp4"})
+    )
+    model = VertexVideoModel(settings=settings, model="veo-2.0-generate-001", poll_interval_s=0.01)
+    call = model.clip(**clip_args(tmp_path, scene=four_seconds))
+    (submit,) = fake_vertex.sent("predictLongRunning")
+    assert submit.path == f"{MODEL_PREFIX}veo-2.0-generate-001:predictLongRunning"
+    assert submit.body["parameters"]["durationSeconds"] == 5 and "generateAudio" not in submit.body["parameters"]
+    assert call.usage["video_seconds"] == 4
+
+
+def test_veo_without_normalizing_writes_the_file_as_returned(settings, fake_vertex, tmp_path, veo_mp4):
+    fake_vertex.script("predictLongRunning", pending())
+    fake_vertex.script(
+        "fetchPredictOperation", done_with({"bytesBase64Encoded": b64(veo_mp4), "mimeType": "video/mp4"})
+    )
+    args = clip_args(tmp_path)
+    VertexVideoModel(settings=settings, poll_interval_s=0.01, normalize=False).clip(**args)
+    assert args["out"].read_bytes() == veo_mp4
+
+
+# --- Judge -------------------------------------------------------------------------------------
+
+SCORES = {
+    "narrative_fidelity": 8,
+    "character_consistency": 6,
+    "technical_quality": 7,
+    "emotional_authenticity": 5,
+    "continuity": 9,
+}
+
+
+def judge_answer(**overrides: Any) -> dict:
+    return gemini_answer(
+        json.dumps(
+            {
+                **SCORES,
+                "issues": ["Mara's coat turns blue"],
+                "prompt_correction": "keep Mara's grey wool coat",
+                **overrides,
+            }
+        )
+    )
+
+
+def test_judge_scores_inline_video(settings, fake_vertex, tmp_path, veo_mp4):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(veo_mp4)
+    fake_vertex.script("generateContent", judge_answer())
+    verdict = VertexJudge(settings=settings).judge(
+        clip=clip, scene=board().scenes[0], storyboard=board(), prompt="Mara climbs"
+    )
+
+    (request,) = fake_vertex.requests
+    assert request.path == f"{MODEL_PREFIX}gemini-2.5-flash:generateContent"
+    (video,) = inline_parts(request)
+    assert video["mimeType"] == "video/mp4" and unb64(video["data"]) == veo_mp4
+    config = request.body["generationConfig"]
+    assert config["responseMimeType"] == "application/json"
+    assert set(JUDGE_WEIGHTS) | {"issues", "prompt_correction"} <= set(config["responseSchema"]["properties"])
+    text = user_text(request)
+    assert "Mara climbs the stairs" in text and "grey wool coat" in text and "Generation prompt: Mara climbs" in text
+
+    assert verdict.score == pytest.approx(weighted_score(SCORES))
+    assert verdict.score == pytest.approx((0.3 * 8 + 0.2 * 6 + 0.2 * 7 + 0.15 * 5 + 0.15 * 9) / 10)
+    assert verdict.categories == {name: score / 10 for name, score in SCORES.items()}
+    assert verdict.correction == "keep Mara's grey wool coat"
+    assert verdict.call.model == "gemini-2.5-flash" and verdict.call.usage["total_tokens"] == 200
+
+
+def test_judge_large_clip_sends_sampled_frames(settings, fake_vertex, tmp_path, veo_mp4):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(veo_mp4)
+    fake_vertex.script("generateContent", judge_answer())
+    verdict = VertexJudge(settings=settings, max_inline_bytes=1, sample_frames=4).judge(
+        clip=clip, scene=board().scenes[0], storyboard=board(), prompt="p"
+    )
+    frames = inline_parts(fake_vertex.requests[0])
+    assert [f["mimeType"] for f in frames] == ["image/jpeg"] * 4
+    assert "4 evenly spaced frames" in user_text(fake_vertex.requests[0])
+    assert verdict.call.usage["input_images"] == 4
+
+
+def test_judge_image_and_out_of_range_scores_get_a_correction_turn(settings, fake_vertex, tmp_path):
+    image = tmp_path / "start.png"
+    image.write_bytes(png_bytes())
+    fake_vertex.script("generateContent", judge_answer(continuity=42), judge_answer())
+    verdict = VertexJudge(settings=settings).judge(clip=image, scene=board().scenes[0], storyboard=board(), prompt="p")
+    assert inline_parts(fake_vertex.requests[0])[0]["mimeType"] == "image/png"
+    assert "outside 0..10" in fake_vertex.requests[1].body["contents"][2]["parts"][0]["text"]
+    assert 0 <= verdict.score <= 1
