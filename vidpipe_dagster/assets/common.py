@@ -7,19 +7,31 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dagster import AssetExecutionContext, MetadataValue
+from dagster import AssetExecutionContext, Backoff, Failure, Jitter, MetadataValue, RetryPolicy
 from PIL import Image
 
 from vidpipe_dagster.artifacts import split_partition, upstream_label
-from vidpipe_dagster.domain import StoredArtifact
+from vidpipe_dagster.domain import InvalidInput, StoredArtifact
 from vidpipe_dagster.log_context import project_context
+from vidpipe_dagster.resources.models.protocols import ModelRefusal
 from vidpipe_dagster.resources.storage import BlobStore
 from vidpipe_dagster.resources.workspace import WorkspaceResource
 
 
-def in_project(context: AssetExecutionContext):
-    """The step's project as log context, so every line our code logs names it."""
-    return project_context(split_partition(context.partition_key)[0])
+# Model APIs fail transiently (429s the SDK gave up on, timeouts, dropped connections): retry the
+# step with backoff. Bad input and refusals are raised as Failure(allow_retries=False) instead.
+TRANSIENT_RETRY = RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
+
+
+@contextmanager
+def in_project(context: AssetExecutionContext) -> Iterator[None]:
+    """The step's project as log context, so every line our code logs names it; errors that a
+    retry cannot fix fail the step at once, bypassing the retry policy."""
+    with project_context(split_partition(context.partition_key)[0]):
+        try:
+            yield
+        except (InvalidInput, ModelRefusal) as exc:
+            raise Failure(description=str(exc), allow_retries=False) from exc
 
 
 @contextmanager
@@ -29,14 +41,25 @@ def asset_step(context: AssetExecutionContext, workspace: WorkspaceResource) -> 
     The files an asset returns still have to be uploaded by the IO manager after the asset
     function returns, so on success the workspace travels with the `PendingArtifact` and the IO
     manager removes it after the upload; on failure it is removed here."""
-    label = f"{context.run.run_id[:8]}-{context.asset_key.to_user_string()}-{context.partition_key}"
-    directory = workspace.create(label)
+    directory = workspace.create(_workspace_label(context))
     with in_project(context):
         try:
             yield directory
         except BaseException:
             workspace.discard(directory)
             raise
+
+
+@contextmanager
+def scratch_step(context: AssetExecutionContext, workspace: WorkspaceResource) -> Iterator[Path]:
+    """Like `asset_step`, for an asset that stores its own attempts: the workspace is removed when
+    the block exits, however it exits."""
+    with in_project(context), workspace.open(_workspace_label(context)) as directory:
+        yield directory
+
+
+def _workspace_label(context: AssetExecutionContext) -> str:
+    return f"{context.run.run_id[:8]}-{context.asset_key.to_user_string()}-{context.partition_key}"
 
 
 def fetch(store: BlobStore, artifact: StoredArtifact, name: str, directory: Path) -> Path:

@@ -3,8 +3,8 @@ from pathlib import PurePosixPath
 from dagster import AssetExecutionContext, asset
 
 from vidpipe_dagster.artifacts import PendingArtifact
-from vidpipe_dagster.assets.common import asset_step, fetch, image_markdown, lineage
-from vidpipe_dagster.domain import Brief, StoredArtifact, Storyboard
+from vidpipe_dagster.assets.common import asset_step, fetch, image_markdown, in_project, lineage
+from vidpipe_dagster.domain import Brief, InvalidInput, StoredArtifact, Storyboard
 from vidpipe_dagster.log_context import get_logger
 from vidpipe_dagster.media.draw import contact_sheet
 from vidpipe_dagster.media.ffmpeg import mux_audio, stitch
@@ -17,8 +17,8 @@ from vidpipe_dagster.resources.workspace import WorkspaceResource
 log = get_logger(__name__)
 
 
-class MissingScenes(RuntimeError):
-    pass
+class MissingScenes(InvalidInput):
+    """Some scene of the storyboard has no accepted clip yet."""
 
 
 @asset(partitions_def=projects_partitions, group_name="project", kinds={"mp4"})
@@ -35,11 +35,12 @@ def final_video(
     board = Storyboard.model_validate(storyboard.data)
     request = Brief.model_validate(brief.data)
     missing = [key for key in board.scene_keys if key not in scene_clip]
-    if missing:
-        raise MissingScenes(
-            f"project {request.project_id!r} cannot be cut yet: scenes {', '.join(missing)} have no "
-            "accepted clip; materialize scene_clip for them first"
-        )
+    with in_project(context):
+        if missing:
+            raise MissingScenes(
+                f"project {request.project_id!r} cannot be cut yet: scenes {', '.join(missing)} have no "
+                "accepted clip; materialize scene_clip for them first"
+            )
     clips = [scene_clip[key] for key in board.scene_keys]
     store = blob_store.open()
     with asset_step(context, workspace) as directory:

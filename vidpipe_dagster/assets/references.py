@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dagster import AssetExecutionContext, ResourceParam, asset
 
 from vidpipe_dagster.artifacts import PendingArtifact
-from vidpipe_dagster.assets.common import asset_step, image_markdown, lineage
+from vidpipe_dagster.assets.common import TRANSIENT_RETRY, asset_step, image_markdown, lineage
 from vidpipe_dagster.domain import Character, Location, StoredArtifact, Storyboard
 from vidpipe_dagster.partitions import projects_partitions
 from vidpipe_dagster.resources.models.protocols import ImageModel
@@ -41,7 +41,7 @@ def _reference_sheets(
         )
 
 
-@asset(partitions_def=projects_partitions, group_name="project", pool="image_model", kinds={"png"})
+@asset(partitions_def=projects_partitions, group_name="project", pool="image_model", kinds={"png"}, retry_policy=TRANSIENT_RETRY)
 def character_sheets(
     context: AssetExecutionContext,
     storyboard: StoredArtifact,
@@ -52,7 +52,7 @@ def character_sheets(
     return _reference_sheets(context, storyboard, lambda board: board.characters, image_model, workspace)
 
 
-@asset(partitions_def=projects_partitions, group_name="project", pool="image_model", kinds={"png"})
+@asset(partitions_def=projects_partitions, group_name="project", pool="image_model", kinds={"png"}, retry_policy=TRANSIENT_RETRY)
 def location_sheets(
     context: AssetExecutionContext,
     storyboard: StoredArtifact,

@@ -1,13 +1,13 @@
 from dagster import AssetExecutionContext, ResourceParam, asset
 
 from vidpipe_dagster.artifacts import PendingArtifact
-from vidpipe_dagster.assets.common import in_project, lineage
+from vidpipe_dagster.assets.common import TRANSIENT_RETRY, in_project, lineage
 from vidpipe_dagster.domain import Brief, StoredArtifact
 from vidpipe_dagster.partitions import projects_partitions, register_scene_numbers
 from vidpipe_dagster.resources.models.protocols import TextModel
 
 
-@asset(partitions_def=projects_partitions, group_name="project", pool="text_model", kinds={"json"})
+@asset(partitions_def=projects_partitions, group_name="project", pool="text_model", kinds={"json"}, retry_policy=TRANSIENT_RETRY)
 def storyboard(context: AssetExecutionContext, brief: StoredArtifact, text_model: ResourceParam[TextModel]) -> PendingArtifact:
     """Metadata, characters, locations and ordered scenes (4, 6 or 8 s each)."""
     with in_project(context):

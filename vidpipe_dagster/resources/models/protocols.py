@@ -13,6 +13,11 @@ from typing import Protocol, runtime_checkable
 from vidpipe_dagster.domain import Brief, Character, JudgeVerdict, Location, ModelCall, Scene, Storyboard
 
 
+class ModelRefusal(RuntimeError):
+    """A model declined the request for good (a safety filter, after a sanitized retry): retrying
+    the same step will not help, so it fails at once."""
+
+
 @runtime_checkable
 class TextModel(Protocol):
     def write_storyboard(self, brief: Brief, scene_durations: list[int] | None = None) -> tuple[Storyboard, ModelCall]:

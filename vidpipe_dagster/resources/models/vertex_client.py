@@ -26,6 +26,7 @@ from pydantic import Field
 
 from vidpipe_dagster.domain import ModelCall
 from vidpipe_dagster.log_context import get_logger
+from vidpipe_dagster.resources.models.protocols import ModelRefusal
 from vidpipe_dagster.resources.models.vertex_helpers import (
     backoff_delay,
     parse_retry_after,
@@ -67,7 +68,7 @@ class VertexError(RuntimeError):
         self.model = model
 
 
-class ModelRefused(VertexError):
+class ModelRefused(VertexError, ModelRefusal):
     """A safety filter refused the request, also after one retry with a sanitized prompt."""
 
     def __init__(self, *, model: str, what: str, reason: str) -> None:

@@ -1,0 +1,125 @@
+"""Scene assets: judged retries, regeneration, and picking the accepted attempt."""
+
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, ConfigurableResource
+from PIL import Image
+
+from vidpipe_dagster.artifacts import load_materialized, read_manifest
+from vidpipe_dagster.definitions import build_defs
+from vidpipe_dagster.intake import submit_brief
+from vidpipe_dagster.in_process import execute_partition
+from vidpipe_dagster.media.ffmpeg import render_clip
+from vidpipe_dagster.resources.ledger import AttemptStatus
+
+
+class FadingVideoModel(ConfigurableResource):
+    """Stands in for a paid video API that sometimes returns a black clip: this one does unless
+    the prompt asks to keep the subject lit (which the judge's correction does)."""
+
+    always_black: bool = False
+
+    def clip(self, *, prompt, scene, start_frame, end_frame, out, size, seed):
+        from vidpipe_dagster.domain import ModelCall
+
+        if self.always_black or "lit" not in prompt:
+            black = out.parent / "black.png"
+            Image.new("RGB", size).save(black)
+            start_frame = end_frame = black
+        render_clip(start_frame, end_frame, out, duration_s=scene.duration_s, fps=24, size=size)
+        return ModelCall(model="fading-test-model", seconds=0.0)
+
+
+def set_up_project(instance, project: str, scene_count: int = 1, **overrides):
+    defs = build_defs(**overrides)
+    store = defs.resources["blob_store"].open()
+    submit_brief(instance, store, {"project_id": project, "prompt": "a lantern in the fog", "scene_count": scene_count})
+    execute_partition(defs, instance, "project_setup", project, project)
+    return defs, store
+
+
+def run_scene(defs, instance, partition: str, *, clip=None, keyframes=None, only=None):
+    ops = {}
+    if clip:
+        ops["scene_clip"] = {"config": clip}
+    if keyframes:
+        ops["scene_keyframes"] = {"config": keyframes}
+    return defs.resolve_job_def("scene").execute_in_process(
+        instance=instance,
+        partition_key=partition,
+        run_config={"ops": ops},
+        asset_selection=[AssetKey(name) for name in only] if only else None,
+    )
+
+
+def check_result(result):
+    return next(event.event_specific_data for event in result.all_events if event.event_type_value == "ASSET_CHECK_EVALUATION")
+
+
+def test_a_failing_clip_is_retried_with_a_corrected_prompt(vidpipe_env, instance):
+    defs, store = set_up_project(instance, "fog-retry", video_model=FadingVideoModel())
+
+    result = run_scene(defs, instance, "fog-retry|001")
+
+    ledger = defs.resources["ledger"]
+    attempts = ledger.attempts("scene_clip", "fog-retry|001")
+    assert [(a.attempt, a.status) for a in attempts] == [(1, AttemptStatus.REJECTED), (2, AttemptStatus.ACCEPTED)]
+    assert attempts[0].scores["black_ratio"] == 1.0 and attempts[0].scores["passed"] is False
+    assert attempts[1].scores["passed"] is True
+    accepted = load_materialized(instance, store, "scene_clip", "fog-retry|001")
+    assert accepted.attempt == 2
+    assert "Correction: keep the subject lit" in accepted.data["prompt"]
+    rejected = read_manifest(store, "scene_clip", "fog-retry|001", 1)
+    assert rejected.objects["clip.mp4"].key.endswith("clip/attempt-001.mp4")
+    assert store.get_bytes(rejected.objects["clip.mp4"].key)  # kept, never overwritten
+    assert check_result(result).passed
+
+
+def test_when_no_attempt_passes_the_best_is_accepted_and_flagged(vidpipe_env, instance):
+    defs, store = set_up_project(instance, "always-dark", video_model=FadingVideoModel(always_black=True))
+
+    result = run_scene(defs, instance, "always-dark|001", clip={"max_attempts": 2})
+
+    materialization = result.asset_materializations_for_node("scene_clip")[0]
+    assert materialization.metadata["quality_flag"].value == "best of 2 attempts; below the quality bar"
+    assert [row["attempt"] for row in materialization.metadata["attempts_tried"].value] == [1, 2]
+    check = check_result(result)
+    assert not check.passed and "black" in check.description
+    statuses = [a.status for a in defs.resources["ledger"].attempts("scene_clip", "always-dark|001")]
+    assert sorted(statuses) == [AttemptStatus.ACCEPTED, AttemptStatus.REJECTED]
+
+
+def test_a_person_can_pick_an_earlier_attempt_and_the_cut_uses_it(vidpipe_env, instance):
+    defs, store = set_up_project(instance, "pick-one")
+    run_scene(defs, instance, "pick-one|001")
+    run_scene(defs, instance, "pick-one|001", clip={"prompt_override": "the lantern swings in the wind"}, only=["scene_clip"])
+    assert load_materialized(instance, store, "scene_clip", "pick-one|001").attempt == 2
+
+    run_scene(defs, instance, "pick-one|001", clip={"use_attempt": 1}, only=["scene_clip"])
+    execute_partition(defs, instance, "final_cut", "pick-one", "pick-one")
+
+    assert load_materialized(instance, store, "scene_clip", "pick-one|001").attempt == 1
+    assert load_materialized(instance, store, "final_video", "pick-one").data["scenes"] == {"001": 1}
+    with pytest.raises(Exception, match="has no stored attempt 9"):
+        run_scene(defs, instance, "pick-one|001", clip={"use_attempt": 9}, only=["scene_clip"])
+
+
+def test_a_prompt_override_replaces_the_scene_description(vidpipe_env, instance):
+    defs, store = set_up_project(instance, "override")
+    run_scene(defs, instance, "override|001", clip={"prompt_override": "a moth circles the flame"})
+    clip = load_materialized(instance, store, "scene_clip", "override|001")
+    assert clip.data["prompt"].startswith("a moth circles the flame")
+
+
+def test_regenerating_only_the_end_keyframe_keeps_the_start(vidpipe_env, instance, tmp_path: Path):
+    defs, store = set_up_project(instance, "new-end")
+    run_scene(defs, instance, "new-end|001")
+    before = load_materialized(instance, store, "scene_keyframes", "new-end|001")
+
+    run_scene(defs, instance, "new-end|001", keyframes={"regenerate": "end", "prompt_override": "now at night"}, only=["scene_keyframes"])
+
+    after = load_materialized(instance, store, "scene_keyframes", "new-end|001")
+    assert after.attempt == before.attempt + 1
+    assert after.objects["start.png"].sha256 == before.objects["start.png"].sha256
+    assert after.objects["end.png"].sha256 != before.objects["end.png"].sha256
