@@ -64,6 +64,14 @@ def _font(size: int) -> _Font:
     return ImageFont.load_default(size=size)
 
 
+def _font_size(size: tuple[int, int], divisor: int) -> int:
+    return max(10, min(size) // divisor)
+
+
+def _line_height(font: _Font) -> int:
+    return round(getattr(font, "size", 10) * 1.3)
+
+
 def _rays(image: Image.Image, center: tuple[float, float], turn: float) -> Image.Image:
     """`image` lightened along alternate sectors around `center`, rotated by `turn` (0..1)."""
     mask = Image.new("L", image.size)
@@ -92,22 +100,21 @@ def _ripples(image: Image.Image, center: tuple[float, float]) -> Image.Image:
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
 
 
-def _font_size(size: tuple[int, int], divisor: int) -> int:
-    return max(10, min(size) // divisor)
-
-
-def _line_height(font: _Font) -> int:
-    return round(getattr(font, "size", 10) * 1.3)
-
-
 def _shorten(
     draw: ImageDraw.ImageDraw, line: str, font: _Font, max_width: float, cut: bool
 ) -> str:
+    """`line` as is if it fits and was not `cut`, else its longest prefix that fits with '...'."""
     if not cut and draw.textlength(line, font=font) <= max_width:
         return line
-    while line and draw.textlength(line + _ELLIPSIS, font=font) > max_width:
-        line = line[:-1]
-    return line.rstrip() + _ELLIPSIS
+    # Binary search: one unbreakable word may be thousands of characters long.
+    low, high = 0, len(line)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if draw.textlength(line[:middle] + _ELLIPSIS, font=font) <= max_width:
+            low = middle
+        else:
+            high = middle - 1
+    return line[:low].rstrip() + _ELLIPSIS
 
 
 def _fit_lines(
@@ -118,6 +125,8 @@ def _fit_lines(
     for word in text.split():
         if lines and draw.textlength(f"{lines[-1]} {word}", font=font) <= max_width:
             lines[-1] = f"{lines[-1]} {word}"
+        elif len(lines) > max_lines:
+            break
         else:
             lines.append(word)
     cut = len(lines) > max_lines

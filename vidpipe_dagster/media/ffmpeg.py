@@ -23,6 +23,9 @@ _STDERR_TAIL_CHARS = 2000
 _H264 = ("-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p")
 # The index goes first so a browser can start playing before the whole file has arrived.
 _FASTSTART = ("-movflags", "+faststart")
+# How far a rendered clip's view slides, as a fraction of its width: per second, and at most.
+_DRIFT_PER_S = 0.02
+_MAX_DRIFT = 0.25
 
 
 class MediaError(RuntimeError):
@@ -59,21 +62,36 @@ def render_clip_args(
     size: tuple[int, int],
 ) -> list[str]:
     """Arguments for a clip of exactly `duration_s * fps` frames that dissolves from the start
-    image (first frame) to the end image (last frame), both scaled to `size`."""
+    image (exactly the first frame) to the end image (exactly the last frame), both scaled to
+    `size`, while the view drifts sideways."""
     width, height = size
     if width < 2 or height < 2 or width % 2 or height % 2:
         raise ValueError(f"clip size {width}x{height} must be even in both dimensions (yuv420p)")
-    if duration_s < 1 or fps < 1:
-        raise ValueError(f"a clip needs duration_s >= 1 and fps >= 1, got {duration_s} and {fps}")
+    if duration_s < 1 or fps < 2:
+        raise ValueError(f"a clip needs duration_s >= 1 and fps >= 2, got {duration_s} and {fps}")
     frames = duration_s * fps
+    # A dissolve alone changes each frame too little to read as motion (a frozen-frame check
+    # flags it), so the view slides across a canvas: the start image on the left with a
+    # mirrored strip after it, the end image `drift` pixels to the right with a mirrored strip
+    # before it. The slide begins at the start image and ends exactly on the end image; `drift`
+    # is even because yuv420p cannot be offset by an odd number of pixels.
+    drift = 2 * max(1, round(min(_DRIFT_PER_S * duration_s, _MAX_DRIFT) * width / 2))
+    canvas = width + drift
+    # perspective numbers output frames from 1; the shift reaches `drift` on the last frame.
+    shift = f"{drift}*(on-1)/{frames - 1}"
     scale = f"scale={width}:{height},setsar=1"
-    # Fading the end image's alpha in over frames-1 steps puts the start image exactly on frame 0
-    # and the end image exactly on the last frame; fade+overlay is native code, several times
-    # faster than a per-pixel blend expression.
+    # The end layer's alpha fades in over frames-1 steps: 0 on the first frame, opaque on the
+    # last. fade+overlay is native code, several times faster than a per-pixel blend expression.
     graph = (
-        f"[0:v]{scale},format=yuv420p[start];"
-        f"[1:v]{scale},format=yuva420p,fade=t=in:s=0:n={frames - 1}:alpha=1[end];"
-        "[start][end]overlay=format=yuv420[clip]"
+        f"[0:v]{scale},format=yuv420p,"
+        f"pad={canvas}:{height}:0:0,fillborders=right={drift}:mode=mirror[start];"
+        f"[1:v]{scale},format=yuva420p,"
+        f"pad={canvas}:{height}:{drift}:0,fillborders=left={drift}:mode=mirror,"
+        f"fade=t=in:s=0:n={frames - 1}:alpha=1[end];"
+        "[start][end]overlay=format=yuv420,"
+        f"perspective=x0={shift}:y0=0:x1=W+{shift}:y1=0:x2={shift}:y2=H:x3=W+{shift}:y3=H"
+        ":eval=frame,"
+        f"crop={width}:{height}:0:0[clip]"
     )
     return [
         "-n",
