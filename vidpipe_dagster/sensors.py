@@ -1,0 +1,140 @@
+"""Sensors: briefs in the inbox become projects, and projects advance scene by scene.
+
+Both sensors keep no state of their own beyond what Dagster stores (run keys, the event log) and
+our database (paused projects), so any number of daemons can run them and a restart loses nothing.
+"""
+
+from dagster import (
+    AssetCheckKey,
+    AssetKey,
+    DagsterEventType,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    SensorEvaluationContext,
+    SensorResult,
+    sensor,
+)
+
+from vidpipe_dagster.artifacts import load_materialized, split_partition
+from vidpipe_dagster.domain import Brief, InvalidInput, Storyboard
+from vidpipe_dagster.intake import store_brief
+from vidpipe_dagster.jobs import final_cut_job, project_setup_job, scene_job
+from vidpipe_dagster.partitions import PROJECT_TAG, projects_partitions, scene_partition_key
+from vidpipe_dagster.resources.controls import ProjectControls
+from vidpipe_dagster.resources.inbox import InboxResource
+from vidpipe_dagster.resources.storage import BlobStoreResource
+from vidpipe_dagster.sequencing import NextStep, ProjectProgress, next_step
+
+# Briefs taken per tick: a burst of drops is worked through over a few ticks, each tick staying
+# well inside the daemon's sensor timeout.
+BRIEFS_PER_TICK = 20
+
+IN_FLIGHT = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+    DagsterRunStatus.CANCELING,
+]
+
+
+@sensor(
+    name="inbox",
+    job=project_setup_job,
+    minimum_interval_seconds=10,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Turns each brief dropped into the inbox into a project and starts it; rejects bad ones with a reason file.",
+)
+def inbox_sensor(context: SensorEvaluationContext, inbox: InboxResource, blob_store: BlobStoreResource) -> SensorResult:
+    box, store = inbox.open(), blob_store.open()
+    projects, runs = [], []
+    for name in box.waiting()[:BRIEFS_PER_TICK]:
+        try:
+            brief = store_brief(context.instance, store, box.read(name), base_dir=box.local_folder())
+        except InvalidInput as exc:
+            where = box.settle(name, "rejected", reason=str(exc))
+            context.log.warning(f"rejected {name}: {exc} (moved to {where})")
+            continue
+        except Exception as exc:  # storage unreachable, say: leave the brief for the next tick
+            context.log.exception(f"could not read {name} from {box.location}; will try again: {exc}")
+            continue
+        projects.append(brief.project_id)
+        # The run key makes a brief start one run however often it is seen.
+        runs.append(RunRequest(run_key=f"brief:{brief.project_id}", partition_key=brief.project_id, tags={PROJECT_TAG: brief.project_id}))
+        box.settle(name, "accepted")
+        context.log.info(f"accepted {name} as project {brief.project_id}")
+    return SensorResult(
+        run_requests=runs,
+        dynamic_partitions_requests=[projects_partitions.build_add_request(projects)] if projects else [],
+    )
+
+
+def _latest_by_partition(context: SensorEvaluationContext, asset: str) -> dict[str, int]:
+    return dict(context.instance.get_latest_storage_id_by_partition(AssetKey(asset), DagsterEventType.ASSET_MATERIALIZATION))
+
+
+def _scene_ids(latest: dict[str, int], project: str) -> dict[str, int]:
+    return {split_partition(partition)[1]: storage_id for partition, storage_id in latest.items() if split_partition(partition)[0] == project}
+
+
+def _request(project: str, step: NextStep) -> RunRequest:
+    run_key = f"{project}:{step.kind}:{step.scene or '-'}:{step.basis}"
+    tags = {PROJECT_TAG: project, "vidpipe/reason": step.reason}
+    if step.kind == "final_cut":
+        return RunRequest(run_key=run_key, job_name=final_cut_job.name, partition_key=project, tags=tags)
+    clip_only = step.kind == "clip"
+    return RunRequest(
+        run_key=run_key,
+        job_name=scene_job.name,
+        partition_key=str(scene_partition_key(project, step.scene)),
+        tags=tags,
+        asset_selection=[AssetKey("scene_clip")] if clip_only else None,
+        asset_check_keys=[AssetCheckKey(AssetKey("scene_clip"), "clip_quality")] if clip_only else None,
+    )
+
+
+@sensor(
+    name="scene_sequencer",
+    jobs=[scene_job, final_cut_job],
+    minimum_interval_seconds=10,
+    default_status=DefaultSensorStatus.RUNNING,
+    description=(
+        "Requests each project's next scene once the one before it is accepted, regenerates scenes "
+        "made stale by a regeneration (per the brief's policy), and recuts when a scene changed."
+    ),
+)
+def scene_sequencer(context: SensorEvaluationContext, blob_store: BlobStoreResource, controls: ProjectControls) -> SensorResult:
+    instance = context.instance
+    busy = {record.dagster_run.tags.get(PROJECT_TAG) for record in instance.get_run_records(RunsFilter(statuses=IN_FLIGHT))}
+    paused = controls.paused_projects()
+    latest = {asset: _latest_by_partition(context, asset) for asset in ("storyboard", "character_sheets", "location_sheets", "scene_keyframes", "scene_clip", "final_video")}
+    store = blob_store.open()
+    requests = []
+    for project in instance.get_dynamic_partitions(projects_partitions.name):
+        if project in busy or project in paused or project not in latest["storyboard"]:
+            continue
+        keyframes, clips = _scene_ids(latest["scene_keyframes"], project), _scene_ids(latest["scene_clip"], project)
+        final = latest["final_video"].get(project)
+        references = max(latest["character_sheets"].get(project, 0), latest["location_sheets"].get(project, 0))
+        newest = max([latest["storyboard"][project], references, *keyframes.values(), *clips.values()])
+        if final is not None and final > newest:
+            continue  # cut after everything it is made of: nothing to read, nothing to do
+        board = Storyboard.model_validate(load_materialized(instance, store, "storyboard", project).data)
+        brief = Brief.model_validate(load_materialized(instance, store, "brief", project).data)
+        step = next_step(
+            ProjectProgress(
+                scene_keys=board.scene_keys,
+                storyboard=latest["storyboard"][project],
+                references=references,
+                keyframes=keyframes,
+                clips=clips,
+                final=final,
+                regenerate_later_scenes=brief.regenerate_later_scenes,
+            )
+        )
+        if step is not None:
+            context.log.info(f"project {project}: {step.kind} {step.scene or ''} ({step.reason})")
+            requests.append(_request(project, step))
+    return SensorResult(run_requests=requests)

@@ -1,0 +1,52 @@
+"""What a project needs next, decided from when each of its assets was last materialized.
+
+Plain data in, one decision out, no Dagster calls: the sequencing sensor gathers the event-log
+storage ids (which only grow) and asks. An asset partition is stale when something it was made
+from has been materialized since.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class ProjectProgress:
+    scene_keys: list[str]
+    storyboard: int
+    references: int = 0
+    keyframes: dict[str, int] = field(default_factory=dict)
+    clips: dict[str, int] = field(default_factory=dict)
+    final: int | None = None
+    regenerate_later_scenes: bool = True
+
+
+@dataclass(frozen=True)
+class NextStep:
+    kind: Literal["scene", "clip", "final_cut"]
+    scene: str | None
+    reason: str
+    # Identifies the state the step was asked for in: the same state never asks twice.
+    basis: int
+
+
+def next_step(progress: ProjectProgress) -> NextStep | None:
+    """The one run a project needs next, or None when it is complete or waiting on a person."""
+    upstream = max(progress.storyboard, progress.references)
+    previous_clip: int | None = None
+    for key in progress.scene_keys:
+        keyframes, clip = progress.keyframes.get(key), progress.clips.get(key)
+        if clip is None or keyframes is None:
+            return NextStep("scene", key, "has no clip yet", max(upstream, previous_clip or 0))
+        if keyframes < upstream:
+            return NextStep("scene", key, "the storyboard or reference sheets changed", upstream)
+        if previous_clip is not None and keyframes < previous_clip and progress.regenerate_later_scenes:
+            return NextStep("scene", key, "the previous scene was regenerated", previous_clip)
+        if clip < keyframes:
+            return NextStep("clip", key, "its keyframes were regenerated", keyframes)
+        previous_clip = clip
+    newest_clip = max(progress.clips[key] for key in progress.scene_keys)
+    if progress.final is None or progress.final < newest_clip:
+        return NextStep("final_cut", None, "a scene changed since the last cut" if progress.final else "every scene has a clip", newest_clip)
+    return None
