@@ -10,7 +10,11 @@ import uuid
 from importlib import resources as package_files
 from pathlib import Path
 
-from vidpipe_dagster.domain import InvalidInput, parse_brief
+import urllib.error
+
+from dagster_graphql import DagsterGraphQLClientError
+
+from vidpipe_dagster.domain import InvalidInput, parse_brief, scene_key, validate_project_id
 from vidpipe_dagster.resources import vidpipe_home
 
 SAMPLE_BRIEF = "lighthouse.json"
@@ -68,17 +72,138 @@ def _dev(args: argparse.Namespace) -> int:
     os.execv(command[0], command)
 
 
+def _submit(args: argparse.Namespace) -> int:
+    from vidpipe_dagster.resources import build_resources
+
+    source = Path(args.brief)
+    brief = parse_brief(source.read_text())
+    if brief.audio and not brief.audio.startswith("gs://") and not Path(brief.audio).is_absolute():
+        # The daemon reads the brief from the inbox, not from here: name the audio absolutely.
+        brief = brief.model_copy(update={"audio": str((source.resolve().parent / brief.audio).resolve())})
+    inbox = build_resources()["inbox"].open()
+    where = inbox.deliver(f"{brief.project_id}.json", brief.model_dump_json(indent=2).encode())
+    print(f"project {brief.project_id}: brief dropped into {where}; the inbox sensor starts it")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from vidpipe_dagster.artifacts import read_manifest
+    from vidpipe_dagster.domain import Storyboard
+    from vidpipe_dagster.remote import Remote
+    from vidpipe_dagster.resources import build_resources
+    from vidpipe_dagster.resources.ledger import AttemptStatus
+    from vidpipe_dagster.status import format_table, scene_statuses
+
+    resources = build_resources()
+    ledger, store = resources["ledger"], resources["blob_store"].open()
+    boards = [r for r in ledger.attempts("storyboard", validate_project_id(args.project)) if r.status == AttemptStatus.ACCEPTED]
+    if not boards:
+        print(f"project {args.project}: no storyboard yet")
+        return 1
+    board = Storyboard.model_validate(read_manifest(store, "storyboard", args.project, boards[-1].attempt).data)
+    print(f"project {args.project}: '{board.metadata.title}', {len(board.scenes)} scenes, {board.total_duration_s} s")
+    print(format_table(scene_statuses(board.scene_keys, ledger.attempts("scene_clip", partition_prefix=f"{args.project}|"))))
+    cuts = [r for r in ledger.attempts("final_video", args.project) if r.status == AttemptStatus.ACCEPTED]
+    print(f"final cut: attempt {cuts[-1].attempt}, {cuts[-1].uri}" if cuts else "final cut: not yet")
+    try:
+        runs = Remote(args.url).project_runs(args.project)
+    except OSError:
+        print(f"(no webserver at {args.url}: in-flight runs not shown)")
+        return 0
+    for run in runs:
+        print(f"run {run.run_id[:8]} {run.status.lower():<9} {run.job} {run.partition}")
+    return 0
+
+
+def _regenerate(args: argparse.Namespace) -> int:
+    from vidpipe_dagster.remote import Remote
+
+    config = {"prompt_override": args.prompt or "", "force": args.force}
+    run_id = Remote(args.url).run_scene(args.project, scene_key(args.scene), clip_config=config)
+    print(f"regenerating scene {scene_key(args.scene)} of {args.project}: run {run_id}")
+    return 0
+
+
+def _accept(args: argparse.Namespace) -> int:
+    from vidpipe_dagster.remote import Remote
+
+    run_id = Remote(args.url).run_scene(
+        args.project, scene_key(args.scene), clip_config={"use_attempt": args.attempt}, assets=["scene_clip"]
+    )
+    print(f"making attempt {args.attempt} the accepted clip of scene {scene_key(args.scene)}: run {run_id}")
+    return 0
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    from vidpipe_dagster.remote import Remote, parse_scene_range
+
+    scenes = parse_scene_range(args.scenes)
+    backfill_id = Remote(args.url).backfill(args.project, scenes)
+    print(f"backfill {backfill_id}: scenes {', '.join(scenes)} of {args.project}, one run at a time")
+    return 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    from vidpipe_dagster.remote import Remote
+    from vidpipe_dagster.resources import build_resources
+
+    build_resources()["controls"].set_paused(args.project, True)
+    remote = Remote(args.url)
+    runs = remote.project_runs(args.project)
+    remote.terminate([run.run_id for run in runs])
+    print(f"project {args.project}: stopped; {len(runs)} run(s) terminated. `vidpipe resume {args.project}` carries on")
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from vidpipe_dagster.resources import build_resources
+
+    build_resources()["controls"].set_paused(args.project, False)
+    print(f"project {args.project}: resumed; the sequencer picks it up on its next tick")
+    return 0
+
+
+def _ui(args: argparse.Namespace) -> int:
+    print(f"{args.url}/asset-groups")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vidpipe", description="Turn a creative brief into a finished video.")
+    parser.add_argument(
+        "--url", default=os.environ.get("VIDPIPE_DAGSTER_URL", "http://127.0.0.1:3000"),
+        help="the Dagster webserver (env VIDPIPE_DAGSTER_URL)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="run the whole pipeline in this process on the embedded instance")
+
+    def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    demo = command("demo", _demo, "run the whole pipeline in this process on the embedded instance")
     demo.add_argument("--brief", help="a brief JSON file (default: the bundled lighthouse sample)")
     demo.add_argument("--out", default="out", help="folder to copy the final MP4 and contact sheet to")
-    demo.set_defaults(handler=_demo)
-    dev = commands.add_parser("dev", help="open the Dagster UI (dagster dev) on the embedded instance")
+    dev = command("dev", _dev, "open the Dagster UI (dagster dev) on the embedded instance")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=3000)
-    dev.set_defaults(handler=_dev)
+    command("submit", _submit, "drop a brief into the inbox").add_argument("brief")
+    command("status", _status, "per-scene attempts, scores and state of a project").add_argument("project")
+    regenerate = command("regenerate", _regenerate, "generate a scene again (later scenes follow per the brief)")
+    regenerate.add_argument("project")
+    regenerate.add_argument("scene", type=int)
+    regenerate.add_argument("--prompt", help="replaces the storyboard's description of the scene")
+    regenerate.add_argument("--force", action="store_true", help="accept the first attempt whatever its quality")
+    accept = command("accept", _accept, "make an earlier attempt of a scene's clip the accepted one")
+    accept.add_argument("project")
+    accept.add_argument("scene", type=int)
+    accept.add_argument("attempt", type=int)
+    backfill = command("backfill", _backfill, "regenerate a range of scenes as a backfill")
+    backfill.add_argument("project")
+    backfill.add_argument("--scenes", required=True, help="N or N-M, e.g. 2-4")
+    command("stop", _stop, "stop a project: terminate its runs and pause sequencing").add_argument("project")
+    command("resume", _resume, "let the sequencer carry on with a stopped project").add_argument("project")
+    command("ui", _ui, "print the URL of the asset graph in the Dagster UI")
     return parser
 
 
@@ -86,9 +211,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except InvalidInput as exc:
+    except (InvalidInput, FileNotFoundError) as exc:
         print(f"vidpipe: {exc}", file=sys.stderr)
         return 2
+    except (ConnectionError, urllib.error.URLError) as exc:
+        print(f"vidpipe: cannot reach the Dagster webserver at {args.url} ({exc}); start it with `make dev`", file=sys.stderr)
+        return 3
+    except DagsterGraphQLClientError as exc:
+        # The client wraps a refused connection in an error whose text is the whole query.
+        unreachable = str(exc).startswith("Exception occured during execution of query")
+        reason = "cannot reach it; start it with `make dev`" if unreachable else str(exc).splitlines()[0]
+        print(f"vidpipe: the Dagster webserver at {args.url}: {reason}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

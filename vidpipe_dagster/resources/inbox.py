@@ -26,6 +26,10 @@ class Inbox(Protocol):
         """Names of the brief files waiting, oldest name first."""
         ...
 
+    def deliver(self, name: str, content: bytes) -> str:
+        """Drop a brief in, all at once: the sensor never sees half a file."""
+        ...
+
     def read(self, name: str) -> bytes: ...
 
     def settle(self, name: str, outcome: Outcome, reason: str | None = None) -> str:
@@ -52,6 +56,13 @@ class LocalInbox:
         if not self.folder.is_dir():
             return []
         return sorted(path.name for path in self.folder.glob("*.json") if path.is_file())
+
+    def deliver(self, name: str, content: bytes) -> str:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        partial = self.folder / f".{name}.{os.getpid()}.partial"
+        partial.write_bytes(content)
+        os.replace(partial, self.folder / name)
+        return str(self.folder / name)
 
     def read(self, name: str) -> bytes:
         return (self.folder / name).read_bytes()
@@ -90,6 +101,10 @@ class GcsInbox:
 
     def read(self, name: str) -> bytes:
         return self._bucket.blob(self._name(name)).download_as_bytes()
+
+    def deliver(self, name: str, content: bytes) -> str:
+        self._bucket.blob(self._name(name)).upload_from_string(content, content_type="application/json")
+        return f"gs://{self.bucket_name}/{self._name(name)}"
 
     def settle(self, name: str, outcome: Outcome, reason: str | None = None) -> str:
         source = self._bucket.blob(self._name(name))

@@ -1,0 +1,51 @@
+"""A project's per-scene status, from the attempt ledger: what `vidpipe status` prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vidpipe_dagster.resources.ledger import AttemptRecord, AttemptStatus
+
+
+@dataclass(frozen=True)
+class SceneStatus:
+    scene: str
+    attempts: int
+    accepted: int | None
+    score: float | None
+    state: str
+
+
+def scene_statuses(scene_keys: list[str], clip_attempts: list[AttemptRecord]) -> list[SceneStatus]:
+    """One row per storyboard scene. The accepted attempt is the one most recently accepted (a
+    person may have picked an earlier one)."""
+    rows = []
+    for key in scene_keys:
+        attempts = [record for record in clip_attempts if record.partition.endswith(f"|{key}")]
+        accepted = max((r for r in attempts if r.status == AttemptStatus.ACCEPTED), key=lambda r: r.updated_at, default=None)
+        if accepted is not None:
+            passed = accepted.scores.get("passed", True)
+            state = "accepted" if passed else "accepted below the quality bar"
+        elif attempts:
+            state = "in progress" if attempts[-1].status == AttemptStatus.ALLOCATED else "no accepted attempt"
+        else:
+            state = "waiting"
+        rows.append(
+            SceneStatus(
+                scene=key,
+                attempts=len(attempts),
+                accepted=accepted.attempt if accepted else None,
+                score=accepted.scores.get("score") if accepted else None,
+                state=state,
+            )
+        )
+    return rows
+
+
+def format_table(rows: list[SceneStatus]) -> str:
+    lines = [f"{'scene':<7}{'attempts':>9}{'accepted':>10}{'score':>8}  state"]
+    for row in rows:
+        accepted = str(row.accepted) if row.accepted is not None else "-"
+        score = f"{row.score:.2f}" if row.score is not None else "-"
+        lines.append(f"{row.scene:<7}{row.attempts:>9}{accepted:>10}{score:>8}  {row.state}")
+    return "\n".join(lines)
