@@ -15,7 +15,7 @@ import urllib.error
 from dagster_graphql import DagsterGraphQLClientError
 
 from vidpipe_dagster.domain import InvalidInput, parse_brief, scene_key, validate_project_id
-from vidpipe_dagster.resources import vidpipe_home
+from vidpipe_dagster.resources import resource_from_environment, vidpipe_home
 
 SAMPLE_BRIEF = "lighthouse.json"
 
@@ -52,7 +52,7 @@ def _demo(args: argparse.Namespace) -> int:
         fresh = f"{brief.project_id[:54]}-{uuid.uuid4().hex[:8]}"
         print(f"project {brief.project_id} exists; running this demo as {fresh}")
         brief = brief.model_copy(update={"project_id": fresh})
-    store = defs.resources["blob_store"].open()
+    store = resource_from_environment("blob_store").open()
     submit_brief(instance, store, brief.model_dump(mode="json"), base_dir=base_dir)
     print(f"project {brief.project_id}: submitted ({instance.root_directory})")
     final = run_project(defs, instance, store, brief.project_id, progress=lambda line: print(f"  {line}", flush=True))
@@ -73,14 +73,12 @@ def _dev(args: argparse.Namespace) -> int:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    from vidpipe_dagster.resources import build_resources
-
     source = Path(args.brief)
     brief = parse_brief(source.read_text())
     if brief.audio and not brief.audio.startswith("gs://") and not Path(brief.audio).is_absolute():
         # The daemon reads the brief from the inbox, not from here: name the audio absolutely.
         brief = brief.model_copy(update={"audio": str((source.resolve().parent / brief.audio).resolve())})
-    inbox = build_resources()["inbox"].open()
+    inbox = resource_from_environment("inbox").open()
     where = inbox.deliver(f"{brief.project_id}.json", brief.model_dump_json(indent=2).encode())
     print(f"project {brief.project_id}: brief dropped into {where}; the inbox sensor starts it")
     return 0
@@ -90,12 +88,10 @@ def _status(args: argparse.Namespace) -> int:
     from vidpipe_dagster.artifacts import read_manifest
     from vidpipe_dagster.domain import Storyboard
     from vidpipe_dagster.remote import Remote
-    from vidpipe_dagster.resources import build_resources
     from vidpipe_dagster.resources.ledger import AttemptStatus
     from vidpipe_dagster.status import format_table, scene_statuses
 
-    resources = build_resources()
-    ledger, store = resources["ledger"], resources["blob_store"].open()
+    ledger, store = resource_from_environment("ledger"), resource_from_environment("blob_store").open()
     boards = [r for r in ledger.attempts("storyboard", validate_project_id(args.project)) if r.status == AttemptStatus.ACCEPTED]
     if not boards:
         print(f"project {args.project}: no storyboard yet")
@@ -145,9 +141,8 @@ def _backfill(args: argparse.Namespace) -> int:
 
 def _stop(args: argparse.Namespace) -> int:
     from vidpipe_dagster.remote import Remote
-    from vidpipe_dagster.resources import build_resources
 
-    build_resources()["controls"].set_paused(args.project, True)
+    resource_from_environment("controls").set_paused(args.project, True)
     remote = Remote(args.url)
     runs = remote.project_runs(args.project)
     remote.terminate([run.run_id for run in runs])
@@ -156,9 +151,7 @@ def _stop(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
-    from vidpipe_dagster.resources import build_resources
-
-    build_resources()["controls"].set_paused(args.project, False)
+    resource_from_environment("controls").set_paused(args.project, False)
     print(f"project {args.project}: resumed; the sequencer picks it up on its next tick")
     return 0
 

@@ -4,6 +4,8 @@ Both sensors keep no state of their own beyond what Dagster stores (run keys, th
 our database (paused projects), so any number of daemons can run them and a restart loses nothing.
 """
 
+import os
+
 from dagster import (
     AssetCheckKey,
     AssetKey,
@@ -27,6 +29,9 @@ from vidpipe_dagster.resources.inbox import InboxResource
 from vidpipe_dagster.resources.storage import BlobStoreResource
 from vidpipe_dagster.sequencing import NextStep, ProjectProgress, next_step
 
+# How often the daemon evaluates the sensors; a studio that wants briefs picked up faster lowers it.
+SENSOR_INTERVAL_SECONDS = int(os.environ.get("VIDPIPE_SENSOR_INTERVAL_SECONDS", "10"))
+
 # Briefs taken per tick: a burst of drops is worked through over a few ticks, each tick staying
 # well inside the daemon's sensor timeout.
 BRIEFS_PER_TICK = 20
@@ -43,7 +48,7 @@ IN_FLIGHT = [
 @sensor(
     name="inbox",
     job=project_setup_job,
-    minimum_interval_seconds=10,
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
     description="Turns each brief dropped into the inbox into a project and starts it; rejects bad ones with a reason file.",
 )
@@ -98,7 +103,7 @@ def _request(project: str, step: NextStep) -> RunRequest:
 @sensor(
     name="scene_sequencer",
     jobs=[scene_job, final_cut_job],
-    minimum_interval_seconds=10,
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
     description=(
         "Requests each project's next scene once the one before it is accepted, regenerates scenes "

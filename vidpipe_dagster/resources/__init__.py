@@ -13,7 +13,10 @@ from typing import Any
 
 from dagster import EnvVar
 
+from vidpipe_dagster.resources.controls import ProjectControls
+from vidpipe_dagster.resources.inbox import InboxResource
 from vidpipe_dagster.resources.ledger import AttemptLedger
+from vidpipe_dagster.resources.lease import ProjectLease
 from vidpipe_dagster.resources.storage import BlobStoreResource
 from vidpipe_dagster.resources.workspace import WorkspaceResource
 
@@ -52,7 +55,12 @@ def build_resources() -> dict[str, Any]:
 
     home = vidpipe_home()
     blob_store = BlobStoreResource(url=_setting("VIDPIPE_STORAGE_URL", str(home / "objects")))
-    ledger = AttemptLedger(database_url=_setting("VIDPIPE_DATABASE_URL", f"sqlite:///{home / 'vidpipe.db'}"))
+    database_url = _setting("VIDPIPE_DATABASE_URL", f"sqlite:///{home / 'vidpipe.db'}")
+    ledger = AttemptLedger(database_url=database_url)
+    # The TTL is how soon a dead worker's project is picked up again. The database is the ledger's,
+    # so that a fenced commit checks the lease and writes the ledger in one transaction.
+    ttl = EnvVar.int("VIDPIPE_LEASE_TTL_SECONDS") if os.environ.get("VIDPIPE_LEASE_TTL_SECONDS") else 60
+    lease = ProjectLease(database_url=database_url, ttl_seconds=ttl)
     workspace = WorkspaceResource(
         root=_setting("VIDPIPE_WORKSPACE_ROOT", str(Path(tempfile.gettempdir()) / "vidpipe-workspaces"))
     )
@@ -60,6 +68,14 @@ def build_resources() -> dict[str, Any]:
         "blob_store": blob_store,
         "ledger": ledger,
         "workspace": workspace,
-        "io_manager": AttemptIOManager(blob_store=blob_store, ledger=ledger, workspace=workspace),
+        "inbox": InboxResource(url=_setting("VIDPIPE_INBOX_URL", str(home / "inbox"))),
+        "controls": ProjectControls(database_url=database_url),
+        "lease": lease,
+        "io_manager": AttemptIOManager(blob_store=blob_store, ledger=ledger, workspace=workspace, lease=lease),
         **model_resources(os.environ.get("VIDPIPE_MODEL_BACKEND", "local")),
     }
+
+
+def resource_from_environment(key: str) -> Any:
+    """One resource as a run would see it (EnvVar values read), for code outside a run: the CLI."""
+    return build_resources()[key].process_config_and_initialize()
