@@ -84,8 +84,10 @@ def _scene_ids(latest: dict[str, int], project: str) -> dict[str, int]:
     return {split_partition(partition)[1]: storage_id for partition, storage_id in latest.items() if split_partition(partition)[0] == project}
 
 
-def _request(project: str, step: NextStep) -> RunRequest:
-    run_key = f"{project}:{step.kind}:{step.scene or '-'}:{step.basis}"
+def _request(project: str, step: NextStep, generation: int) -> RunRequest:
+    # Never the same request twice for the same state: a failed step waits for a person (after
+    # the instance's run retries) instead of failing again every tick, until `vidpipe resume`.
+    run_key = f"{project}:{step.kind}:{step.scene or '-'}:{step.basis}:g{generation}"
     tags = {PROJECT_TAG: project, "vidpipe/reason": step.reason}
     if step.kind == "final_cut":
         return RunRequest(run_key=run_key, job_name=final_cut_job.name, partition_key=project, tags=tags)
@@ -113,12 +115,13 @@ def _request(project: str, step: NextStep) -> RunRequest:
 def scene_sequencer(context: SensorEvaluationContext, blob_store: BlobStoreResource, controls: ProjectControls) -> SensorResult:
     instance = context.instance
     busy = {record.dagster_run.tags.get(PROJECT_TAG) for record in instance.get_run_records(RunsFilter(statuses=IN_FLIGHT))}
-    paused = controls.paused_projects()
+    controls_by_project = controls.states()
     latest = {asset: _latest_by_partition(context, asset) for asset in ("storyboard", "character_sheets", "location_sheets", "scene_keyframes", "scene_clip", "final_video")}
     store = blob_store.open()
     requests = []
     for project in instance.get_dynamic_partitions(projects_partitions.name):
-        if project in busy or project in paused or project not in latest["storyboard"]:
+        paused, generation = controls_by_project.get(project, (False, 0))
+        if paused or project in busy or project not in latest["storyboard"]:
             continue
         keyframes, clips = _scene_ids(latest["scene_keyframes"], project), _scene_ids(latest["scene_clip"], project)
         final = latest["final_video"].get(project)
@@ -141,5 +144,5 @@ def scene_sequencer(context: SensorEvaluationContext, blob_store: BlobStoreResou
         )
         if step is not None:
             context.log.info(f"project {project}: {step.kind} {step.scene or ''} ({step.reason})")
-            requests.append(_request(project, step))
+            requests.append(_request(project, step, generation))
     return SensorResult(run_requests=requests)

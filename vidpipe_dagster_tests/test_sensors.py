@@ -128,3 +128,8 @@ def test_busy_and_stopped_projects_are_left_alone(vidpipe_env, instance):
     requests = evaluate(scene_sequencer, defs, instance).run_requests
 
     assert [r.partition_key for r in requests] == ["free|001"]
+
+    defs.resources["controls"].set_paused("stopped", False)
+    resumed = {r.partition_key: r.run_key for r in evaluate(scene_sequencer, defs, instance).run_requests}
+    # A new generation: the step is asked for again even if its earlier run failed or was stopped.
+    assert resumed["stopped|001"].endswith(":g1") and resumed["free|001"].endswith(":g0")

@@ -7,7 +7,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dagster import AssetExecutionContext, Backoff, Failure, Jitter, MetadataValue, RetryPolicy
+from dagster import (
+    AssetExecutionContext,
+    Backoff,
+    DagsterExecutionInterruptedError,
+    DagsterRunStatus,
+    Failure,
+    Jitter,
+    MetadataValue,
+    RetryPolicy,
+)
 from PIL import Image
 
 from vidpipe_dagster.artifacts import split_partition, upstream_label
@@ -25,13 +34,27 @@ TRANSIENT_RETRY = RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIA
 
 @contextmanager
 def in_project(context: AssetExecutionContext) -> Iterator[None]:
-    """The step's project as log context, so every line our code logs names it; errors that a
+    """The step's project as log context, so every line our code logs names it. Errors that a
     retry cannot fix fail the step at once, bypassing the retry policy."""
     with project_context(split_partition(context.partition_key)[0]):
+        if _run_is_stopping(context):
+            raise Failure(description="the run was terminated", allow_retries=False)
         try:
             yield
         except (InvalidInput, ModelRefusal) as exc:
             raise Failure(description=str(exc), allow_retries=False) from exc
+        except (Exception, DagsterExecutionInterruptedError, KeyboardInterrupt) as exc:
+            # Dagster retries an interrupted step that has a retry policy (right for a preempted
+            # worker), and ffmpeg or PyAV report an interrupt as an ordinary error: either way a
+            # run that a person terminated would carry on.
+            if _run_is_stopping(context):
+                raise Failure(description="the run was terminated", allow_retries=False) from exc
+            raise
+
+
+def _run_is_stopping(context: AssetExecutionContext) -> bool:
+    run = context.instance.get_run_by_id(context.run.run_id)
+    return run is not None and run.status in (DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED)
 
 
 @contextmanager
