@@ -2,19 +2,35 @@ from pathlib import PurePosixPath
 
 from dagster import AssetExecutionContext, asset
 
-from vidpipe_dagster.artifacts import PendingArtifact
+from vidpipe_dagster.artifacts import PendingArtifact, split_partition
 from vidpipe_dagster.assets.common import asset_step, fetch, image_markdown, in_project, lineage
 from vidpipe_dagster.domain import Brief, InvalidInput, StoredArtifact, Storyboard
 from vidpipe_dagster.log_context import get_logger
+from vidpipe_dagster.media.charts import AttemptScore, score_chart
 from vidpipe_dagster.media.draw import contact_sheet
 from vidpipe_dagster.media.ffmpeg import mux_audio, stitch
 from vidpipe_dagster.media.frames import first_frame
 from vidpipe_dagster.media.probe import probe
 from vidpipe_dagster.partitions import projects_partitions
+from vidpipe_dagster.quality import QualityThresholds
+from vidpipe_dagster.resources.ledger import AttemptLedger, AttemptRecord
 from vidpipe_dagster.resources.storage import BlobStoreResource
 from vidpipe_dagster.resources.workspace import WorkspaceResource
 
 log = get_logger(__name__)
+
+
+def attempt_scores(records: list[AttemptRecord], scene_keys: list[str], accepted: list[StoredArtifact]) -> dict[str, list[AttemptScore]]:
+    """Every judged attempt of each scene, marking the one this cut uses."""
+    used = {clip.partition: clip.attempt for clip in accepted}
+    scores: dict[str, list[AttemptScore]] = {key: [] for key in scene_keys}
+    for record in records:
+        key = split_partition(record.partition)[1]
+        if key in scores and "score" in record.scores:
+            scores[key].append(
+                AttemptScore(record.attempt, record.scores["score"], record.scores["passed"], used.get(record.partition) == record.attempt)
+            )
+    return scores
 
 
 class MissingScenes(InvalidInput):
@@ -28,6 +44,7 @@ def final_video(
     storyboard: StoredArtifact,
     scene_clip: dict[str, StoredArtifact],
     blob_store: BlobStoreResource,
+    ledger: AttemptLedger,
     workspace: WorkspaceResource,
 ) -> PendingArtifact:
     """Every accepted clip of the project, stitched in storyboard order (and muxed with the brief's
@@ -59,12 +76,19 @@ def final_video(
             first_frame(clip_path).save(thumbnail)
             thumbnails.append((f"scene {key}", thumbnail))
         sheet = contact_sheet(thumbnails, directory / "contact_sheet.png")
+        scores = attempt_scores(ledger.attempts("scene_clip", partition_prefix=f"{request.project_id}|"), board.scene_keys, clips)
+        chart = score_chart(scores, QualityThresholds().min_judge_score, directory / "scores.png")
         facts = probe(cut)
         log.info("final cut: %d scenes, %.2f s", len(clips), facts.duration_s)
-        context.add_output_metadata({"contact_sheet": image_markdown([("contact sheet", sheet)], width=960)})
+        context.add_output_metadata(
+            {
+                "contact_sheet": image_markdown([("contact sheet", sheet)], width=960),
+                "quality_scores": image_markdown([("score per attempt per scene", chart)], width=720),
+            }
+        )
         return PendingArtifact(
             workspace=directory,
-            files={"final.mp4": cut, "contact_sheet.png": sheet},
+            files={"final.mp4": cut, "contact_sheet.png": sheet, "scores.png": chart},
             data={"scenes": {key: clip.attempt for key, clip in zip(board.scene_keys, clips)}},
             facts={
                 "duration_s": round(facts.duration_s, 3),
@@ -73,6 +97,7 @@ def final_video(
                 "resolution": f"{facts.width}x{facts.height}",
                 "has_audio": facts.has_audio,
                 "scene_attempts": {key: clip.attempt for key, clip in zip(board.scene_keys, clips)},
+                "attempt_scores": {key: [vars(a) for a in attempts] for key, attempts in scores.items()},
             },
             upstream=lineage(brief, storyboard, *clips),
         )

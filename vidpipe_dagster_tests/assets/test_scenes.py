@@ -123,3 +123,20 @@ def test_regenerating_only_the_end_keyframe_keeps_the_start(vidpipe_env, instanc
     assert after.attempt == before.attempt + 1
     assert after.objects["start.png"].sha256 == before.objects["start.png"].sha256
     assert after.objects["end.png"].sha256 != before.objects["end.png"].sha256
+
+
+def test_the_cut_carries_a_chart_of_every_attempts_score(vidpipe_env, instance, tmp_path: Path):
+    defs, store = set_up_project(instance, "charted", video_model=FadingVideoModel())
+    run_scene(defs, instance, "charted|001")
+    execute_partition(defs, instance, "final_cut", "charted", "charted")
+
+    cut = load_materialized(instance, store, "final_video", "charted")
+    assert cut.facts["attempt_scores"]["001"] == [
+        {"attempt": 1, "score": pytest.approx(0.0, abs=0.5), "passed": False, "accepted": False},
+        {"attempt": 2, "score": pytest.approx(1.0, abs=0.2), "passed": True, "accepted": True},
+    ]
+    chart = store.get_file(cut.objects["scores.png"].key, tmp_path / "scores.png")
+    with Image.open(chart) as image:
+        assert image.size == (720, 360)
+        colours = {colour for _, colour in image.getcolors(maxcolors=100_000)}
+    assert (46, 160, 67) in colours and (207, 34, 46) in colours  # a passed and a failed attempt
