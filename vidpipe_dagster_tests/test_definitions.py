@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
-from importlib import resources as package_files
-from pathlib import Path
 
 import pytest
 from dagster import AssetKey, MultiPartitionsDefinition
 
 from vidpipe_dagster.definitions import build_defs
+from vidpipe_dagster_tests.webserver import dagster_webserver, embedded_dagster_home, graphql
 
 PIPELINE = ["brief", "storyboard", "character_sheets", "location_sheets", "scene_keyframes", "scene_clip", "final_video"]
 
@@ -48,50 +42,11 @@ def test_unknown_model_backend_is_named_in_the_error(monkeypatch, vidpipe_env):
         build_defs()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _graphql(port: int, query: str) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
-
-
 def test_the_webserver_serves_the_asset_graph(vidpipe_env, tmp_path):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(
-        package_files.files("vidpipe_dagster").joinpath("deploy/embedded.dagster.yaml").read_text()
-    )
-    port = _free_port()
-    webserver = Path(sys.executable).parent / "dagster-webserver"
-    process = subprocess.Popen(
-        [str(webserver), "-m", "vidpipe_dagster.definitions", "-h", "127.0.0.1", "-p", str(port)],
-        env={**os.environ, "DAGSTER_HOME": str(home)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5) as response:
-                    info = json.loads(response.read())
-                break
-            except OSError:
-                assert process.poll() is None, process.stderr.read().decode()[-2000:]
-                assert time.monotonic() < deadline, "webserver did not answer /server_info in 120 s"
-                time.sleep(0.5)
+    home = embedded_dagster_home(tmp_path / "dagster_home")
+    with dagster_webserver(home, tmp_path / "webserver.log") as base_url:
+        with urllib.request.urlopen(f"{base_url}/server_info", timeout=5) as response:
+            info = json.loads(response.read())
         assert info["dagster_webserver_version"] == "1.13.27"
-        nodes = _graphql(port, "{ assetNodes { assetKey { path } groupName } }")["data"]["assetNodes"]
+        nodes = graphql(base_url, "{ assetNodes { assetKey { path } groupName } }")["data"]["assetNodes"]
         assert sorted(node["assetKey"]["path"][0] for node in nodes) == sorted(PIPELINE)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
