@@ -77,7 +77,12 @@ class Brief(_Strict):
     style: str = Field(default="cinematic", max_length=200)
     aspect_ratio: AspectRatio = "16:9"
     audio: str | None = Field(
-        default=None, description="Path or gs:// URI of an audio track to time scenes by and mux."
+        default=None,
+        description=(
+            "Path or gs:// URI of an audio track to time scenes by and mux. The scenes are cut at its "
+            "phrases and cover the whole track, so their number comes from the track and scene_count "
+            "is not used; the final cut ends with the track."
+        ),
     )
     max_attempts: int = Field(default=3, ge=1, le=10)
     regenerate_later_scenes: bool = Field(

@@ -5,7 +5,7 @@ import base64
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from dagster import (
     AssetExecutionContext,
@@ -20,7 +20,7 @@ from dagster import (
 from PIL import Image
 
 from vidpipe_dagster.artifacts import split_partition, upstream_label
-from vidpipe_dagster.domain import InvalidInput, StoredArtifact
+from vidpipe_dagster.domain import Brief, InvalidInput, StoredArtifact
 from vidpipe_dagster.log_context import project_context
 from vidpipe_dagster.resources.models.protocols import ModelRefusal
 from vidpipe_dagster.resources.storage import BlobStore
@@ -75,8 +75,8 @@ def asset_step(context: AssetExecutionContext, workspace: WorkspaceResource) -> 
 
 @contextmanager
 def scratch_step(context: AssetExecutionContext, workspace: WorkspaceResource) -> Iterator[Path]:
-    """Like `asset_step`, for an asset that stores its own attempts: the workspace is removed when
-    the block exits, however it exits."""
+    """Like `asset_step`, for an asset that stores its own attempts or returns no files: the
+    workspace is removed when the block exits, however it exits."""
     with in_project(context), workspace.open(_workspace_label(context)) as directory:
         yield directory
 
@@ -90,6 +90,12 @@ def fetch(store: BlobStore, artifact: StoredArtifact, name: str, directory: Path
     stored = artifact.objects[name]
     destination = directory / f"{artifact.asset}-{artifact.partition.replace('|', '-')}-a{artifact.attempt}-{name}"
     return store.get_file(stored.key, destination)
+
+
+def fetch_audio(store: BlobStore, brief: Brief, directory: Path) -> Path:
+    """Download the brief's stored audio track into the workspace, keeping its suffix (the
+    format of some tracks is told by it)."""
+    return store.get_file(brief.audio, directory / f"track{PurePosixPath(brief.audio).suffix}")
 
 
 def lineage(*artifacts: StoredArtifact) -> dict[str, int]:

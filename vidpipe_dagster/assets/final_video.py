@@ -1,9 +1,7 @@
-from pathlib import PurePosixPath
-
 from dagster import AssetExecutionContext, asset
 
 from vidpipe_dagster.artifacts import PendingArtifact, split_partition
-from vidpipe_dagster.assets.common import asset_step, fetch, image_markdown, in_project, lineage
+from vidpipe_dagster.assets.common import asset_step, fetch, fetch_audio, image_markdown, in_project, lineage
 from vidpipe_dagster.domain import Brief, InvalidInput, StoredArtifact, Storyboard
 from vidpipe_dagster.log_context import get_logger
 from vidpipe_dagster.media.charts import AttemptScore, score_chart
@@ -66,8 +64,8 @@ def final_video(
         if request.audio:
             silent = directory / "silent.mp4"
             stitch(local_clips, silent, workdir=directory)
-            track = store.get_file(request.audio, directory / f"track{PurePosixPath(request.audio).suffix}")
-            mux_audio(silent, track, cut)
+            # The scenes run up to 2 s past the track (timing.picture_length): the cut ends with it.
+            mux_audio(silent, fetch_audio(store, request, directory), cut)
         else:
             stitch(local_clips, cut, workdir=directory)
         thumbnails = []
@@ -92,7 +90,9 @@ def final_video(
             data={"scenes": {key: clip.attempt for key, clip in zip(board.scene_keys, clips)}},
             facts={
                 "duration_s": round(facts.duration_s, 3),
-                "expected_duration_s": board.total_duration_s,
+                "expected_duration_s": (
+                    min(board.total_duration_s, storyboard.facts["audio_duration_s"]) if request.audio else board.total_duration_s
+                ),
                 "frame_count": facts.frame_count,
                 "resolution": f"{facts.width}x{facts.height}",
                 "has_audio": facts.has_audio,

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
 import av
 from av.container import InputContainer
+from av.stream import Stream
 from av.video.stream import VideoStream
 
 from vidpipe_dagster.domain import MediaFacts
@@ -15,17 +17,24 @@ from vidpipe_dagster.media.ffmpeg import MediaError
 
 
 @contextmanager
-def open_video(path: Path) -> Iterator[tuple[InputContainer, VideoStream]]:
-    """The container and its first video stream; any PyAV failure becomes a MediaError."""
+def open_stream(path: Path, kind: Literal["video", "audio"]) -> Iterator[tuple[InputContainer, Stream]]:
+    """The container and its first `kind` stream; any PyAV failure becomes a MediaError."""
     try:
         with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise MediaError(f"{path} has no video stream")
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            yield container, stream
+            streams = getattr(container.streams, kind)
+            if not streams:
+                raise MediaError(f"{path} has no {kind} stream")
+            yield container, streams[0]
     except av.FFmpegError as exc:
-        raise MediaError(f"cannot read video {path}: {exc}") from None
+        raise MediaError(f"cannot read {kind} {path}: {exc}") from None
+
+
+@contextmanager
+def open_video(path: Path) -> Iterator[tuple[InputContainer, VideoStream]]:
+    """The container and its first video stream, decoded on several threads."""
+    with open_stream(path, "video") as (container, stream):
+        stream.thread_type = "AUTO"
+        yield container, stream
 
 
 def probe(path: Path) -> MediaFacts:

@@ -25,6 +25,7 @@ from vidpipe_dagster.domain import (
     Storyboard,
     StoryboardMetadata,
 )
+from vidpipe_dagster.media.audio import phrase_boundaries
 from vidpipe_dagster.media.draw import draw_keyframe, draw_reference
 from vidpipe_dagster.media.ffmpeg import render_clip
 from vidpipe_dagster.media.frames import frame_stats
@@ -54,7 +55,8 @@ def _elapsed(started: float) -> float:
 
 
 class LocalTextModel(ConfigurableResource):
-    """Writes a storyboard from the brief with a seeded generator."""
+    """Writes a storyboard from the brief with a seeded generator, and finds an audio track's
+    phrases in its signal (`media.audio.phrase_boundaries`)."""
 
     def write_storyboard(self, brief: Brief, scene_durations: list[int] | None = None) -> tuple[Storyboard, ModelCall]:
         started = time.perf_counter()
@@ -95,6 +97,11 @@ class LocalTextModel(ConfigurableResource):
             scenes=scenes,
         )
         return storyboard, ModelCall(model="local-storyboard", seconds=_elapsed(started))
+
+    def audio_phrases(self, audio: Path, duration_s: float) -> tuple[list[float], ModelCall]:
+        started = time.perf_counter()
+        boundaries = phrase_boundaries(audio)
+        return boundaries, ModelCall(model="local-audio-segmentation", seconds=_elapsed(started))
 
 
 class LocalImageModel(ConfigurableResource):

@@ -25,6 +25,10 @@ class TextModel(Protocol):
         number of scenes and each scene's length when given."""
         ...
 
+    def audio_phrases(self, audio: Path, duration_s: float) -> tuple[list[float], ModelCall]:
+        """Phrase start times in seconds, for scene timing: sorted, each inside (0, `duration_s`)."""
+        ...
+
 
 @runtime_checkable
 class ImageModel(Protocol):

@@ -8,6 +8,10 @@ import or definition load; a client is built for each model-method call.
   pydantic `response_schema` (`StoryboardDraft`); the answer is normalised (renumbered, durations
   snapped to 4/6/8 or set from `scene_durations`, ids slugged) and validated as `Storyboard`; an
   invalid answer gets one corrective turn, then `StoryboardInvalid` names the problem.
+- `VertexTextModel.audio_phrases`: the same Gemini model hears the track (an inline audio part: the
+  file itself when Gemini reads its type and it is small enough, else a 16 kHz mono WAV copy) and
+  answers in `PhrasesAnswer` (`{phrases: [{start_s, label}]}`); the starts are validated, sorted
+  and kept inside the track, with the same corrective turn, then `AudioPhrasesInvalid`.
 - `VertexImageModel`: keyframes with a Gemini image model (`generate_content` with the reference
   images and the previous frame as inline image parts, `response_modalities` TEXT+IMAGE): Gemini
   image models take several input images in one request, which Imagen's `edit_image` does not do
@@ -51,6 +55,7 @@ from pydantic import Field
 from vidpipe_dagster.domain import (
     Brief,
     Character,
+    InvalidInput,
     JudgeVerdict,
     Location,
     ModelCall,
@@ -58,6 +63,7 @@ from vidpipe_dagster.domain import (
     Storyboard,
 )
 from vidpipe_dagster.log_context import get_logger
+from vidpipe_dagster.media.audio import wav_bytes
 from vidpipe_dagster.resources.models.vertex_client import (
     CallRecorder,
     ModelRefused,
@@ -76,6 +82,7 @@ from vidpipe_dagster.resources.models.vertex_helpers import (
     JUDGE_WEIGHTS,
     JudgeAnswer,
     OutputInvalid,
+    PhrasesAnswer,
     StoryboardDraft,
     fit_png,
     judge_categories,
@@ -84,6 +91,8 @@ from vidpipe_dagster.resources.models.vertex_helpers import (
     nearest_aspect_ratio,
     normalize_storyboard,
     parse_judge_answer,
+    parse_phrases,
+    phrases_prompt,
     sanitize_prompt,
     snap_duration,
     storyboard_prompt,
@@ -93,6 +102,7 @@ from vidpipe_dagster.resources.models.vertex_helpers import (
 
 __all__ = [
     "JUDGE_WEIGHTS",
+    "AudioPhrasesInvalid",
     "ModelRefused",
     "StoryboardInvalid",
     "VertexError",
@@ -133,6 +143,10 @@ JUDGE_SYSTEM = (
     "each category (10 = flawless), list concrete issues, and write a short prompt correction "
     "that would fix them on the next attempt. Answer with JSON only, in the schema given."
 )
+PHRASES_SYSTEM = (
+    "You are a film editor who cuts pictures to music. Listen to the attached audio track and mark "
+    "where its musical phrases and sections begin. Answer with JSON only, in the schema given."
+)
 CORRECTION_PROMPT = (
     "Your previous answer was not valid: {problem}. Answer again with the complete corrected JSON "
     "only, following the schema exactly."
@@ -141,6 +155,10 @@ CORRECTION_PROMPT = (
 
 class StoryboardInvalid(VertexResponseError):
     """Gemini's storyboard did not validate, also after one corrective turn."""
+
+
+class AudioPhrasesInvalid(VertexResponseError):
+    """Gemini's list of phrases did not validate, also after one corrective turn."""
 
 
 class JudgeAnswerInvalid(VertexResponseError):
@@ -220,13 +238,22 @@ def _gemini_json(
 # --- Text ---------------------------------------------------------------------------------------
 
 
+# Gemini hears audio as 16 kHz mono, so a copy in that form keeps everything it would use.
+_GEMINI_AUDIO_RATE = 16_000
+
+
 class VertexTextModel(ConfigurableResource):
-    """Storyboards from Gemini on Vertex AI (satisfies `TextModel`)."""
+    """Storyboards and an audio track's phrases from Gemini on Vertex AI (satisfies `TextModel`)."""
 
     settings: VertexSettings
-    model: str = Field(default=DEFAULT_TEXT_MODEL, description="Gemini model id for storyboards.")
+    model: str = Field(default=DEFAULT_TEXT_MODEL, description="Gemini model id for storyboards and audio phrases.")
     temperature: float = Field(default=0.8, ge=0, le=2)
     max_output_tokens: int | None = Field(default=None, description="Cap on answer tokens; model default if unset.")
+    max_inline_bytes: int = Field(
+        default=14_000_000,
+        ge=1,
+        description="A larger audio track is sent as a 16 kHz mono WAV copy (inline requests are capped near 20 MB after base64).",
+    )
 
     def write_storyboard(self, brief: Brief, scene_durations: list[int] | None = None) -> tuple[Storyboard, ModelCall]:
         recorder = CallRecorder(self.model)
@@ -249,6 +276,44 @@ class VertexTextModel(ConfigurableResource):
             )
         recorder.count("scenes", len(storyboard.scenes))
         return storyboard, recorder.model_call()
+
+    def audio_phrases(self, audio: Path, duration_s: float) -> tuple[list[float], ModelCall]:
+        recorder = CallRecorder(self.model)
+        part = self._audio_part(Path(audio), recorder)
+        with self.settings.client(self.model) as client:
+            phrases = _gemini_json(
+                self.settings,
+                client,
+                recorder,
+                model=self.model,
+                what="find the phrases of the audio track",
+                prompt=phrases_prompt(duration_s),
+                system=PHRASES_SYSTEM,
+                schema=PhrasesAnswer,
+                parse=lambda text: parse_phrases(text, duration_s),
+                invalid_error=AudioPhrasesInvalid,
+                media_parts=[part],
+                temperature=0.0,  # a track is cut the same way each time it is heard
+            )
+        recorder.count("phrases", len(phrases))
+        return phrases, recorder.model_call()
+
+    def _audio_part(self, audio: Path, recorder: CallRecorder) -> types.Part:
+        """The track as Gemini gets it: the file itself when Gemini reads its type and it fits
+        inline, else a 16 kHz mono WAV copy; a track too long even then is refused."""
+        mime_type = mime_type_for(audio.name)
+        if mime_type.startswith("audio/") and audio.stat().st_size <= self.max_inline_bytes:
+            data = audio.read_bytes()
+        else:
+            data, mime_type = wav_bytes(audio, _GEMINI_AUDIO_RATE), "audio/wav"
+        if len(data) > self.max_inline_bytes:
+            raise InvalidInput(
+                f"brief.audio: the track is too long for {self.model} to hear in one request: "
+                f"{len(data) / 1e6:.1f} MB as 16 kHz mono WAV, over the {self.max_inline_bytes / 1e6:.1f} MB "
+                "limit (max_inline_bytes); use a shorter track"
+            )
+        recorder.count("input_audio_bytes", len(data))
+        return types.Part.from_bytes(data=data, mime_type=mime_type)
 
 
 # --- Images -------------------------------------------------------------------------------------

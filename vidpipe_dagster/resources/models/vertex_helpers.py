@@ -256,6 +256,48 @@ def normalize_storyboard(
         raise OutputInvalid(describe_validation_error(exc, "storyboard")) from None
 
 
+# --- Audio phrases: the schema Gemini answers in, and its validation -------------------------
+
+
+class DraftPhrase(BaseModel):
+    start_s: float = Field(description="when the phrase starts, in seconds from the start of the track")
+    label: str = Field(description="what the phrase is, e.g. 'intro', 'verse 1', 'chorus', 'drop'")
+
+
+class PhrasesAnswer(BaseModel):
+    """The response schema of the audio segmentation: the track's musical phrases, in order."""
+
+    phrases: list[DraftPhrase]
+
+
+def phrases_prompt(duration_s: float) -> str:
+    """The user prompt that asks Gemini where the phrases of an attached track start."""
+    return (
+        f"The attached audio track is {duration_s:.1f} seconds long. A short film will be cut to it, "
+        "one shot per musical phrase, each shot 4, 6 or 8 seconds long.\n"
+        "List every point where a musical phrase or section begins (intro, verse, chorus, bridge, "
+        "drop, a change of instruments, rhythm or energy), in seconds from the start of the track, "
+        "in order, each with a short label. Mark changes you hear in the music, not a fixed grid."
+    )
+
+
+def parse_phrases(text: str, duration_s: float) -> list[float]:
+    """The phrase starts in Gemini's JSON answer (`PhrasesAnswer`): sorted, without repeats, and
+    only those inside (0, `duration_s`) (the track's own start is no boundary, and a phrase at the
+    very end has no picture). A start more than a second outside the track (an answer in
+    milliseconds or minutes) raises `OutputInvalid`, as does an answer not in the schema."""
+    try:
+        answer = PhrasesAnswer.model_validate_json(text)
+    except ValidationError as exc:
+        raise OutputInvalid(describe_validation_error(exc, "phrases")) from None
+    outside = [phrase.start_s for phrase in answer.phrases if not 0 <= phrase.start_s <= duration_s + 1]
+    if outside:
+        raise OutputInvalid(
+            f"phrases: start_s {outside} lie outside the {duration_s:.1f} s track; give seconds from its start"
+        )
+    return sorted({phrase.start_s for phrase in answer.phrases if 0 < phrase.start_s < duration_s})
+
+
 # --- The judge's answer ---------------------------------------------------------------------
 
 
@@ -418,6 +460,12 @@ def mime_type_for(path_name: str) -> str:
         "mp4": "video/mp4",
         "mov": "video/quicktime",
         "webm": "video/webm",
+        # The audio types Gemini on Vertex AI reads.
+        "wav": "audio/wav",
+        "mp3": "audio/mp3",
+        "flac": "audio/flac",
+        "ogg": "audio/ogg",
+        "m4a": "audio/m4a",
     }.get(suffix, "application/octet-stream")
 
 

@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 import time
+import wave
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,10 +27,12 @@ import pytest
 from dagster import Definitions, asset, materialize
 from PIL import Image
 
-from vidpipe_dagster.domain import Brief, Character, Location, Scene, Storyboard, StoryboardMetadata
+from vidpipe_dagster.domain import Brief, Character, InvalidInput, Location, Scene, Storyboard, StoryboardMetadata
+from vidpipe_dagster.media.ffmpeg import run_ffmpeg
 from vidpipe_dagster.resources.models.protocols import ImageModel, QualityJudge, TextModel, VideoModel
 from vidpipe_dagster.resources.models.vertex import (
     JUDGE_WEIGHTS,
+    AudioPhrasesInvalid,
     ModelRefused,
     StoryboardInvalid,
     VertexImageModel,
@@ -44,6 +47,7 @@ from vidpipe_dagster.resources.models.vertex import (
     vertex_model_resources,
 )
 from vidpipe_dagster.resources.models.vertex_helpers import SAFE_SUFFIX, weighted_score
+from vidpipe_dagster_tests.audio_tracks import write_sections
 
 TOKEN = "ya29.test-secret-token-0123456789"
 PROJECT = "test-project"
@@ -544,6 +548,76 @@ def test_no_credential_in_logs_errors_or_metadata(settings, fake_vertex, caplog)
     assert TOKEN not in caplog.text
     assert all(TOKEN not in str(record.args) for record in caplog.records)
     assert TOKEN not in repr(model)
+
+
+# --- Audio phrases -----------------------------------------------------------------------------
+
+
+def phrases_answer(*starts: float) -> dict:
+    return gemini_answer(
+        json.dumps({"phrases": [{"start_s": start, "label": f"phrase {i}"} for i, start in enumerate(starts, 1)]})
+    )
+
+
+@pytest.fixture
+def track(tmp_path) -> Path:
+    """3 s of 16-bit stereo WAV at 22.05 kHz (265 KB) that changes at 2 s."""
+    return write_sections(tmp_path / "track.wav", [(2.0, 220, 0.3), (1.0, 440, 0.6)])
+
+
+@pytest.mark.parametrize(("suffix", "mime_type"), [("wav", "audio/wav"), ("mp3", "audio/mp3")])
+def test_audio_phrases_send_the_track_inline_and_parse_the_starts(settings, fake_vertex, track, suffix, mime_type):
+    audio = track.with_suffix(f".{suffix}")
+    if audio != track:
+        run_ffmpeg(["-n", "-i", str(track), str(audio)], "encoding the test track")
+    fake_vertex.script("generateContent", phrases_answer(0.0, 2.1, 1.0, 2.1, 3.4))
+    phrases, call = VertexTextModel(settings=settings).audio_phrases(audio, 3.0)
+
+    (request,) = fake_vertex.requests
+    assert request.path == f"{MODEL_PREFIX}gemini-2.5-pro:generateContent"
+    (part,) = inline_parts(request)
+    assert part["mimeType"] == mime_type and unb64(part["data"]) == audio.read_bytes()
+    config = request.body["generationConfig"]
+    assert config["responseMimeType"] == "application/json" and config["temperature"] == 0
+    schema = config["responseSchema"]
+    assert schema["type"] == "OBJECT" and schema["properties"]["phrases"]["type"] == "ARRAY"
+    items = schema["properties"]["phrases"]["items"]
+    assert {name: field["type"] for name, field in items["properties"].items()} == {"start_s": "NUMBER", "label": "STRING"}
+    assert "cuts pictures to music" in request.body["systemInstruction"]["parts"][0]["text"]
+    assert "3.0 seconds long" in user_text(request)
+
+    assert phrases == [1.0, 2.1]  # sorted, once each; the track's own start and a start past its end left out
+    assert call.model == "gemini-2.5-pro"
+    assert call.usage["input_audio_bytes"] == audio.stat().st_size and call.usage["phrases"] == 2
+
+
+def test_audio_phrases_of_a_large_track_send_a_16_khz_mono_copy(settings, fake_vertex, track):
+    fake_vertex.script("generateContent", phrases_answer(2.0))
+    phrases, _ = VertexTextModel(settings=settings, max_inline_bytes=200_000).audio_phrases(track, 3.0)
+    (part,) = inline_parts(fake_vertex.requests[0])
+    assert part["mimeType"] == "audio/wav"
+    with wave.open(io.BytesIO(unb64(part["data"]))) as copy:
+        assert (copy.getnchannels(), copy.getframerate()) == (1, 16_000)
+        assert copy.getnframes() == pytest.approx(3 * 16_000, abs=100)
+    assert phrases == [2.0]
+
+
+def test_audio_too_long_to_send_is_refused_before_any_request(settings, fake_vertex, track):
+    with pytest.raises(InvalidInput, match="too long for gemini-2.5-pro to hear in one request"):
+        VertexTextModel(settings=settings, max_inline_bytes=50_000).audio_phrases(track, 3.0)
+    assert fake_vertex.requests == []
+
+
+def test_audio_phrases_out_of_range_get_a_correction_turn_then_a_clear_error(settings, fake_vertex, track):
+    fake_vertex.script("generateContent", phrases_answer(2100.0), gemini_answer("the chorus starts at 2 s"))
+    with pytest.raises(
+        AudioPhrasesInvalid,
+        match=r"gemini-2.5-pro could not find the phrases of the audio track: its answer was invalid twice.*Invalid JSON",
+    ):
+        VertexTextModel(settings=settings).audio_phrases(track, 3.0)
+    _, second = fake_vertex.requests
+    assert len(inline_parts(second)) == 1  # the corrective turn hears the track again
+    assert "start_s [2100.0] lie outside the 3.0 s track" in second.body["contents"][2]["parts"][0]["text"]
 
 
 # --- Images ------------------------------------------------------------------------------------
