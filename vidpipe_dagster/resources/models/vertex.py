@@ -199,13 +199,9 @@ def _gemini_json(
     )
 
     def generate(contents: list[types.Content]) -> str:
-        response = settings.call(
-            model=model,
-            what=what,
-            recorder=recorder,
-            fn=lambda: client.models.generate_content(model=model, contents=contents, config=config),
+        response = settings.generate_content(
+            client, model=model, what=what, recorder=recorder, contents=contents, config=config
         )
-        recorder.add_tokens(response.usage_metadata)
         return gemini_text(response, model=model, what=what)
 
     def attempt(text: str) -> T:
@@ -475,13 +471,9 @@ class VertexImageModel(ConfigurableResource):
 
         def attempt(text: str) -> bytes:
             contents = [types.Content(role="user", parts=[types.Part.from_text(text=text), *images])]
-            response = self.settings.call(
-                model=model,
-                what=what,
-                recorder=recorder,
-                fn=lambda: client.models.generate_content(model=model, contents=contents, config=config),
+            response = self.settings.generate_content(
+                client, model=model, what=what, recorder=recorder, contents=contents, config=config
             )
-            recorder.add_tokens(response.usage_metadata)
             return gemini_image(response, model=model, what=what)
 
         return self.settings.with_safety_retry(

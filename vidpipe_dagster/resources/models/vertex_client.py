@@ -256,6 +256,26 @@ class VertexSettings(ConfigurableResource):
 
     # -- calls ---------------------------------------------------------------------------
 
+    def generate_content(
+        self,
+        client: genai.Client,
+        *,
+        model: str,
+        what: str,
+        recorder: CallRecorder,
+        contents: list[types.Content],
+        config: types.GenerateContentConfig,
+    ) -> types.GenerateContentResponse:
+        """One Gemini request through `call`, with its token usage recorded."""
+        response = self.call(
+            model=model,
+            what=what,
+            recorder=recorder,
+            fn=lambda: client.models.generate_content(model=model, contents=contents, config=config),
+        )
+        recorder.add_tokens(response.usage_metadata)
+        return response
+
     def call(self, *, model: str, what: str, recorder: CallRecorder, fn: Callable[[], T]) -> T:
         """Run one request with bounded retries on 429/5xx and transport timeouts.
 
@@ -388,18 +408,23 @@ def gemini_block_reason(response: types.GenerateContentResponse) -> str | None:
     return None
 
 
-def gemini_text(response: types.GenerateContentResponse, *, model: str, what: str) -> str:
-    """The text of the first candidate (thoughts left out). Raises SafetyBlocked or VertexResponseError."""
+def _first_candidate(response: types.GenerateContentResponse, *, model: str, what: str) -> types.Candidate:
+    """The answer's first candidate. Raises SafetyBlocked or VertexResponseError."""
     reason = gemini_block_reason(response)
     if reason:
         raise SafetyBlocked(reason)
-    candidates = response.candidates or []
-    if not candidates:
+    if not response.candidates:
         raise VertexResponseError(f"{model} could not {what}: the answer has no candidates", model=model)
-    parts = (candidates[0].content.parts if candidates[0].content else None) or []
+    return response.candidates[0]
+
+
+def gemini_text(response: types.GenerateContentResponse, *, model: str, what: str) -> str:
+    """The text of the first candidate (thoughts left out). Raises SafetyBlocked or VertexResponseError."""
+    candidate = _first_candidate(response, model=model, what=what)
+    parts = (candidate.content.parts if candidate.content else None) or []
     text = "".join(part.text for part in parts if part.text and not part.thought)
     if not text.strip():
-        finish = _enum_name(candidates[0].finish_reason) or "unknown"
+        finish = _enum_name(candidate.finish_reason) or "unknown"
         raise VertexResponseError(
             f"{model} could not {what}: the answer has no text (finish reason {finish})", model=model
         )
@@ -408,17 +433,12 @@ def gemini_text(response: types.GenerateContentResponse, *, model: str, what: st
 
 def gemini_image(response: types.GenerateContentResponse, *, model: str, what: str) -> bytes:
     """The bytes of the first image in a Gemini answer. Raises SafetyBlocked or VertexResponseError."""
-    reason = gemini_block_reason(response)
-    if reason:
-        raise SafetyBlocked(reason)
-    candidates = response.candidates or []
-    if not candidates:
-        raise VertexResponseError(f"{model} could not {what}: the answer has no candidates", model=model)
-    for part in (candidates[0].content.parts if candidates[0].content else None) or []:
+    candidate = _first_candidate(response, model=model, what=what)
+    for part in (candidate.content.parts if candidate.content else None) or []:
         if part.inline_data is not None and part.inline_data.data and not part.thought:
             if (part.inline_data.mime_type or "image/").startswith("image/"):
                 return part.inline_data.data
-    finish = _enum_name(candidates[0].finish_reason) or "unknown"
+    finish = _enum_name(candidate.finish_reason) or "unknown"
     raise VertexResponseError(
         f"{model} could not {what}: the answer has no image (finish reason {finish})", model=model
     )

@@ -13,7 +13,7 @@ import random
 import re
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from PIL import Image
 from pydantic import BaseModel, Field, ValidationError
@@ -36,6 +36,8 @@ JUDGE_WEIGHTS: dict[str, float] = {
     "continuity": 0.15,
 }
 JUDGE_SCALE = 10.0
+
+AnswerT = TypeVar("AnswerT", bound=BaseModel)
 
 
 def weighted_score(scores: Mapping[str, float], weights: Mapping[str, float] = JUDGE_WEIGHTS) -> float:
@@ -201,6 +203,22 @@ def storyboard_prompt(brief: Brief, scene_durations: list[int] | None = None) ->
     )
 
 
+def parse_json_answer(raw: str | Mapping[str, Any], schema: type[AnswerT], what: str) -> AnswerT:
+    """A model's JSON answer (text, or an already-parsed mapping) as `schema`; raises
+    `OutputInvalid` naming each problem, which earns the model one corrective turn."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise OutputInvalid(f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(raw, Mapping):
+        raise OutputInvalid(f"{what} must be a JSON object, got {type(raw).__name__}")
+    try:
+        return schema.model_validate(dict(raw))
+    except ValidationError as exc:
+        raise OutputInvalid(describe_validation_error(exc, what.split()[0])) from None
+
+
 def normalize_storyboard(
     raw: str | Mapping[str, Any], brief: Brief, scene_durations: list[int] | None = None
 ) -> Storyboard:
@@ -210,19 +228,7 @@ def normalize_storyboard(
     ids slugged consistently, and the aspect ratio taken from the brief. Raises `OutputInvalid`
     naming each problem.
     """
-    if isinstance(raw, str):
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise OutputInvalid(f"storyboard is not valid JSON: {exc}") from None
-    else:
-        data = dict(raw)
-    if not isinstance(data, dict):
-        raise OutputInvalid(f"storyboard must be a JSON object, got {type(data).__name__}")
-    try:
-        draft = StoryboardDraft.model_validate(data)
-    except ValidationError as exc:
-        raise OutputInvalid(describe_validation_error(exc, "storyboard")) from None
+    draft = parse_json_answer(raw, StoryboardDraft, "storyboard")
 
     expected = len(scene_durations) if scene_durations else brief.scene_count
     if len(draft.scenes) != expected:
@@ -286,10 +292,7 @@ def parse_phrases(text: str, duration_s: float) -> list[float]:
     only those inside (0, `duration_s`) (the track's own start is no boundary, and a phrase at the
     very end has no picture). A start more than a second outside the track (an answer in
     milliseconds or minutes) raises `OutputInvalid`, as does an answer not in the schema."""
-    try:
-        answer = PhrasesAnswer.model_validate_json(text)
-    except ValidationError as exc:
-        raise OutputInvalid(describe_validation_error(exc, "phrases")) from None
+    answer = parse_json_answer(text, PhrasesAnswer, "phrases")
     outside = [phrase.start_s for phrase in answer.phrases if not 0 <= phrase.start_s <= duration_s + 1]
     if outside:
         raise OutputInvalid(
@@ -315,17 +318,7 @@ class JudgeAnswer(BaseModel):
 
 def parse_judge_answer(raw: str | Mapping[str, Any]) -> JudgeAnswer:
     """Parse and validate the judge's JSON answer; raises `OutputInvalid` naming each problem."""
-    if isinstance(raw, str):
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise OutputInvalid(f"judge answer is not valid JSON: {exc}") from None
-    else:
-        data = dict(raw)
-    try:
-        answer = JudgeAnswer.model_validate(data)
-    except ValidationError as exc:
-        raise OutputInvalid(describe_validation_error(exc, "judge")) from None
+    answer = parse_json_answer(raw, JudgeAnswer, "judge answer")
     out_of_range = [name for name in JUDGE_WEIGHTS if not 0.0 <= getattr(answer, name) <= JUDGE_SCALE]
     if out_of_range:
         raise OutputInvalid(f"judge: scores {out_of_range} are outside 0..{JUDGE_SCALE:g}")

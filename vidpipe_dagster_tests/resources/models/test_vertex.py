@@ -612,7 +612,7 @@ def test_audio_phrases_out_of_range_get_a_correction_turn_then_a_clear_error(set
     fake_vertex.script("generateContent", phrases_answer(2100.0), gemini_answer("the chorus starts at 2 s"))
     with pytest.raises(
         AudioPhrasesInvalid,
-        match=r"gemini-2.5-pro could not find the phrases of the audio track: its answer was invalid twice.*Invalid JSON",
+        match=r"gemini-2.5-pro could not find the phrases of the audio track: its answer was invalid twice.*phrases is not valid JSON",
     ):
         VertexTextModel(settings=settings).audio_phrases(track, 3.0)
     _, second = fake_vertex.requests
