@@ -26,7 +26,10 @@ dev: install
 	$(BIN)/vidpipe dev
 
 bench: install-test
-	$(BIN)/python bench/pipeline.py
+	$(BIN)/python -m bench.pipeline
+	$(BIN)/python -m bench.attempts
+	$(BIN)/python -m bench.transfer
+	$(BIN)/python -m bench.concurrency
 
 clean:
 	rm -rf .vidpipe out

@@ -147,7 +147,7 @@ def main() -> None:
     print(f"{'copy the same bytes (ms)':<40}{median(stitch_copy, 1) * 1000:>12.1f}")
     print(f"{'ratio stitch / copy':<40}{median(stitch_copy, 0) / median(stitch_copy, 1):>12.1f}")
     print(f"{'peak RSS, pipeline process (MB)':<40}{max(row[1] for row in pipeline):>12.0f}")
-    print(f"{'peak RSS, largest child (ffmpeg) (MB)':<40}{max(row[2] for row in pipeline):>12.0f}")
+    print(f"{'peak RSS, largest child process (MB)':<40}{max(row[2] for row in pipeline):>12.0f}")
     print(f"{'peak RSS, direct loop process (MB)':<40}{max(row[1] for row in direct):>12.0f}")
 
 

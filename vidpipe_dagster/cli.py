@@ -65,11 +65,31 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _apply_pools() -> dict[str, int]:
+    from dagster import DagsterInstance
+
+    from vidpipe_dagster.pools import apply_pool_limits, pool_limits_from_env
+
+    with DagsterInstance.get() as instance:
+        return apply_pool_limits(instance, pool_limits_from_env())
+
+
 def _dev(args: argparse.Namespace) -> int:
     prepare_dagster_home()
+    _apply_pools()
     dagster = shutil.which("dagster") or str(Path(sys.executable).parent / "dagster")
     command = [dagster, "dev", "-m", "vidpipe_dagster.definitions", "-h", args.host, "-p", str(args.port)]
     os.execv(command[0], command)
+
+
+def _pools(args: argparse.Namespace) -> int:
+    from vidpipe_dagster.pools import MODEL_POOLS
+
+    prepare_dagster_home()
+    limits = _apply_pools()
+    for pool in MODEL_POOLS:
+        print(f"{pool}: {limits.get(pool, 'the instance default_limit')}")
+    return 0
 
 
 def _submit(args: argparse.Namespace) -> int:
@@ -197,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("stop", _stop, "stop a project: terminate its runs and pause sequencing").add_argument("project")
     command("resume", _resume, "let the sequencer carry on with a stopped project").add_argument("project")
     command("ui", _ui, "print the URL of the asset graph in the Dagster UI")
+    command("pools", _pools, "apply VIDPIPE_*_MODEL_SLOTS to the instance and show each model pool's limit")
     return parser
 
 

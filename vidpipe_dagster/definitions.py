@@ -5,7 +5,9 @@ from dagster import Definitions, in_process_executor
 from vidpipe_dagster.assets import PIPELINE_ASSETS
 from vidpipe_dagster.checks import clip_quality
 from vidpipe_dagster.jobs import PIPELINE_JOBS
+from vidpipe_dagster.reaper import lease_reaper
 from vidpipe_dagster.resources import build_resources
+from vidpipe_dagster.sensors import inbox_sensor, scene_sequencer
 
 
 def build_defs(**resource_overrides: Any) -> Definitions:
@@ -15,9 +17,11 @@ def build_defs(**resource_overrides: Any) -> Definitions:
         assets=PIPELINE_ASSETS,
         asset_checks=[clip_quality],
         jobs=PIPELINE_JOBS,
+        sensors=[inbox_sensor, scene_sequencer, lease_reaper],
         resources={**build_resources(), **resource_overrides},
-        # One run is one process, so it holds its project's lease (resources/lease.py) from the
-        # first step to the last: a run's steps are sequential anyway, scene after scene.
+        # One run is one process, so one lease holder (resources/lease.py) from the first step to
+        # the last. The price, sibling steps not running side by side, is small: siblings share
+        # a model pool.
         executor=in_process_executor,
     )
 

@@ -17,6 +17,7 @@ from vidpipe_dagster.artifacts import (
     split_partition,
 )
 from vidpipe_dagster.domain import StoredArtifact
+from vidpipe_dagster.resources.lease import ProjectLease
 from vidpipe_dagster.resources.ledger import AttemptLedger, AttemptStatus
 from vidpipe_dagster.resources.storage import BlobStoreResource
 from vidpipe_dagster.resources.workspace import WorkspaceResource
@@ -30,6 +31,7 @@ class AttemptIOManager(ConfigurableIOManager):
     blob_store: ResourceDependency[BlobStoreResource]
     ledger: ResourceDependency[AttemptLedger]
     workspace: ResourceDependency[WorkspaceResource]
+    lease: ResourceDependency[ProjectLease]
 
     def handle_output(self, context: OutputContext, obj: PendingArtifact | StoredArtifact) -> None:
         asset = context.asset_key.to_user_string()
@@ -37,6 +39,9 @@ class AttemptIOManager(ConfigurableIOManager):
         if isinstance(obj, PendingArtifact):
             pending = obj
             try:
+                # A worker whose project lease was taken over stops before it uploads anything, and
+                # again before publishing if it lost the lease during the upload.
+                self.lease.held.check()
                 obj = commit_artifact(
                     store=self.blob_store.open(),
                     ledger=self.ledger,
@@ -44,18 +49,23 @@ class AttemptIOManager(ConfigurableIOManager):
                     partition=partition,
                     pending=pending,
                     run_id=context.run_id,
+                    before_publish=self.lease.held.check,
                 )
             finally:
                 if pending.workspace is not None:
                     self.workspace.discard(pending.workspace)
         elif not isinstance(obj, StoredArtifact):
             raise TypeError(f"{asset} returned {type(obj).__name__}; expected PendingArtifact or StoredArtifact")
-        self.ledger.update(asset, partition, obj.attempt, AttemptStatus.ACCEPTED)
+        with self.lease.held.fenced() as connection:
+            self.ledger.update(asset, partition, obj.attempt, AttemptStatus.ACCEPTED, connection=connection)
         context.add_output_metadata(artifact_metadata(obj))
 
     def load_input(self, context: InputContext) -> StoredArtifact | dict[str, StoredArtifact]:
         """One upstream partition: its artifact. Several (a project reading its scenes): a dict of
         scene key -> artifact for the scenes that exist; the caller's storyboard says which must."""
+        # Every step loads its inputs before it calls a model: a worker that lost its project's
+        # lease stops here, instead of paying for work it could not commit.
+        self.lease.held.check()
         asset = context.asset_key.to_user_string()
         store = self.blob_store.open()
         partitions = context.asset_partition_keys

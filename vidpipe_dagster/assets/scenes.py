@@ -20,6 +20,7 @@ from vidpipe_dagster.media.probe import probe
 from vidpipe_dagster.partitions import scene_partition_key, scenes_partitions
 from vidpipe_dagster.prompts import clip_prompt, keyframe_prompt
 from vidpipe_dagster.quality import QualityReport, QualityThresholds, assess, correction_for, measure_clip
+from vidpipe_dagster.resources.lease import ProjectLease
 from vidpipe_dagster.resources.ledger import AttemptLedger, AttemptStatus
 from vidpipe_dagster.resources.models.protocols import ImageModel, QualityJudge, VideoModel
 from vidpipe_dagster.resources.storage import BlobStore, BlobStoreResource, ObjectMissing
@@ -144,6 +145,7 @@ def scene_clip(
     quality_judge: ResourceParam[QualityJudge],
     blob_store: BlobStoreResource,
     ledger: AttemptLedger,
+    lease: ProjectLease,
     workspace: WorkspaceResource,
 ) -> StoredArtifact:
     """The scene's clip, moving from its start keyframe to its end keyframe.
@@ -166,6 +168,9 @@ def scene_clip(
         end = fetch(store, scene_keyframes, "end.png", directory)
         continues_from = start if scene.number > 1 else None
         for round_number in range(1, max_attempts + 1):
+            # This asset stores its own attempts, so it takes the IO manager's fence itself: a
+            # worker whose project lease was taken over neither pays for a clip nor publishes one.
+            lease.held.check()
             prompt = clip_prompt(scene, board, override=config.prompt_override or None, correction=correction)
             out = directory / f"try-{round_number}" / "clip.mp4"
             out.parent.mkdir()
@@ -178,6 +183,7 @@ def scene_clip(
             facts = probe(out)
             stored = commit_artifact(
                 store=store, ledger=ledger, asset="scene_clip", partition=partition, run_id=context.run.run_id,
+                before_publish=lease.held.check,
                 pending=PendingArtifact(
                     workspace=directory,
                     files={"clip.mp4": out},

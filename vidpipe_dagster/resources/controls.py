@@ -12,10 +12,9 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from dagster import ConfigurableResource
 from pydantic import Field
-from sqlalchemy.dialects import postgresql, sqlite
 
 from vidpipe_dagster.domain import validate_project_id
-from vidpipe_dagster.resources.database import METADATA, engine_for
+from vidpipe_dagster.resources.database import METADATA, engine_for, upsert
 
 project_controls = sa.Table(
     "vidpipe_project_controls",
@@ -35,7 +34,7 @@ class ProjectControls(ConfigurableResource):
         engine = engine_for(self.database_url)
         now = datetime.now(UTC)
         with engine.begin() as connection:
-            insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[connection.dialect.name]
+            insert = upsert(connection.dialect.name)
             generation = project_controls.c.generation + (0 if paused else 1)
             connection.execute(
                 insert(project_controls)

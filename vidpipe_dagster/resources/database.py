@@ -10,6 +10,7 @@ import functools
 import zlib
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 METADATA = sa.MetaData()
@@ -23,6 +24,11 @@ def normalize_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg2://" + url[len(prefix) :]
     return url
+
+
+def upsert(dialect_name: str):
+    """The dialect's `insert`, the one with ON CONFLICT DO UPDATE."""
+    return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect_name]
 
 
 @functools.cache

@@ -15,9 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from dagster import ConfigurableResource
 from pydantic import BaseModel, Field
-from sqlalchemy.dialects import postgresql, sqlite
 
-from vidpipe_dagster.resources.database import METADATA, engine_for
+from vidpipe_dagster.resources.database import METADATA, engine_for, upsert
 
 
 class AttemptStatus(StrEnum):
@@ -64,10 +63,6 @@ class AttemptRecord(BaseModel):
     updated_at: datetime
 
 
-def _upsert(dialect_name: str):
-    return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect_name]
-
-
 class AttemptLedger(ConfigurableResource):
     """Allocates attempt numbers and records what happened to each attempt."""
 
@@ -81,7 +76,7 @@ class AttemptLedger(ConfigurableResource):
         """The next attempt number of (asset, partition): unique and contiguous across processes."""
         now = datetime.now(UTC)
         with self.engine.begin() as connection:
-            insert = _upsert(connection.dialect.name)(attempt_counters).values(
+            insert = upsert(connection.dialect.name)(attempt_counters).values(
                 asset=asset, partition=partition, last_attempt=1
             )
             statement = insert.on_conflict_do_update(

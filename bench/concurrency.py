@@ -1,0 +1,144 @@
+"""One project at a time on many workers: what the per-project run limit and the project lease
+cost in throughput, and what one lease acquire and release cost.
+
+20 runs over 5 projects (each project's setup, its two scenes and its cut, in that order) are
+submitted together over GraphQL to Dagster's own webserver; its daemon runs K of them at a time
+(K = 1, 2, 4), never two of one project. One Postgres, the local model backend, every model pool
+at K slots (the pools are not what is measured here).
+
+  wall    from the first submission to the end of the last run
+  ideal   each project's runs back to back (run start to end, as measured at K = 1), summed over
+          the projects, divided by K: perfect packing with nothing between runs
+  ratio   wall / ideal. What is above 1 is the queue's dequeue interval, each run worker's start-up,
+          and, with K above this machine's cores, CPU contention.
+At K = 1 the time between runs, (wall - the runs' own time) / 20, is what a run costs beyond
+its work: the dequeue interval and a run worker's start-up.
+
+Lease latency: acquire and release of uncontended leases on the same Postgres, from K threads
+at once (the run-time path: one upsert to acquire, one update to release).
+
+    python -m bench.concurrency [--lease-cycles 300]      (from the repository root)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+CONCURRENCY = (1, 2, 4)
+PROJECTS = [f"bench-{name}" for name in ("amber", "birch", "cedar", "delta", "ember")]
+# Stage by stage, so every project is ready for its next run as early as it can be.
+STAGES = [
+    ("project_setup", lambda project: project),
+    ("scene", lambda project: f"{project}|001"),
+    ("scene", lambda project: f"{project}|002"),
+    ("final_cut", lambda project: project),
+]
+RUNS = len(STAGES) * len(PROJECTS)
+
+
+def measure_runs(root: Path, database_url: str, concurrency: int) -> tuple[float, dict[str, list]]:
+    """Submit the runs with `concurrency` of them at a time; the first submission's time and each
+    project's run records, in the project's order."""
+    from dagster import DagsterInstance, DagsterRunStatus
+
+    from vidpipe_dagster.pools import MODEL_POOLS, apply_pool_limits
+    from vidpipe_dagster_tests.dagster_stack import DagsterStack, deployment_environment, submit_projects, wait_for_runs
+
+    environment = deployment_environment(root, database_url, max_concurrent_runs=concurrency)
+    os.environ.update(environment)
+    with DagsterInstance.from_config(environment["DAGSTER_HOME"]) as instance:
+        submit_projects(instance, *PROJECTS)
+        apply_pool_limits(instance, dict.fromkeys(MODEL_POOLS, concurrency))
+        with DagsterStack(environment, root / "stack-logs") as stack:
+            stack.stop_sensors("inbox", "scene_sequencer")
+            submitted = time.time()
+            launched = [(project, stack.launch_run(job, partition(project))) for job, partition in STAGES for project in PROJECTS]
+            records = dict(zip([run for _, run in launched], wait_for_runs(instance, [run for _, run in launched], timeout=3600)))
+    failed = [run for run, record in records.items() if record.dagster_run.status != DagsterRunStatus.SUCCESS]
+    assert not failed, f"runs failed: {failed} (logs under {root})"
+    by_project = {project: [records[run] for p, run in launched if p == project] for project in PROJECTS}
+    for project, runs in by_project.items():
+        for earlier, later in zip(runs, runs[1:]):
+            assert earlier.end_time <= later.start_time, f"two runs of {project} overlapped"
+    return submitted, by_project
+
+
+def most_in_flight(by_project: dict[str, list]) -> int:
+    edges = sorted((moment, change) for runs in by_project.values() for r in runs for moment, change in ((r.start_time, 1), (r.end_time, -1)))
+    in_flight = peak = 0
+    for _, change in edges:
+        in_flight += change
+        peak = max(peak, in_flight)
+    return peak
+
+
+def measure_lease(database_url: str, threads: int, cycles: int) -> tuple[list[float], list[float]]:
+    """Milliseconds per acquire and per release, `cycles` of each per thread, `threads` at once."""
+    from vidpipe_dagster.resources.lease import ProjectLease
+
+    lease = ProjectLease(database_url=database_url)
+    acquires, releases = [], []
+
+    def worker(number: int) -> None:
+        project, holder = f"bench-lease-{number}", f"bench-thread-{number}"
+        for _ in range(cycles):
+            started = time.perf_counter()
+            hold = lease.acquire(project, holder)
+            acquired = time.perf_counter()
+            lease.release(hold)
+            acquires.append((acquired - started) * 1000)
+            releases.append((time.perf_counter() - acquired) * 1000)
+
+    pool = [threading.Thread(target=worker, args=(number,)) for number in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return acquires, releases
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[round(fraction * 100) - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lease-cycles", type=int, default=300, help="acquire/release cycles per thread")
+    args = parser.parse_args()
+
+    from vidpipe_dagster_tests.services import fresh_database, postgres_server
+
+    rows, latency = [], {}
+    with tempfile.TemporaryDirectory() as scratch, postgres_server(Path(scratch) / "pg") as server:
+        for concurrency in CONCURRENCY:
+            with fresh_database(server) as database_url:
+                started = time.perf_counter()
+                submitted, by_project = measure_runs(Path(scratch) / f"k{concurrency}", database_url, concurrency)
+                latency[concurrency] = measure_lease(database_url, concurrency, args.lease_cycles)
+            wall = max(r.end_time for runs in by_project.values() for r in runs) - submitted
+            rows.append((concurrency, wall, by_project))
+            print(f"K={concurrency}: {RUNS} runs in {wall:.1f} s (measured in {time.perf_counter() - started:.0f} s)", flush=True)
+
+    serial = {project: sum(r.end_time - r.start_time for r in runs) for project, runs in rows[0][2].items()}
+    print(f"\nper-project serial time at K=1 (s): {', '.join(f'{p}: {t:.1f}' for p, t in serial.items())}; cores: {os.cpu_count()}")
+    print(f"between runs at K=1: {(rows[0][1] - sum(serial.values())) / RUNS:.1f} s a run")
+    print(f"{'K':>3} {'wall s':>8} {'ideal s':>8} {'ratio':>6} {'most runs at once':>18}")
+    for concurrency, wall, by_project in rows:
+        ideal = sum(serial.values()) / concurrency
+        print(f"{concurrency:>3} {wall:>8.1f} {ideal:>8.1f} {wall / ideal:>6.2f} {most_in_flight(by_project):>18}")
+
+    print(f"\nlease latency, ms ({args.lease_cycles} cycles per thread, uncontended projects)")
+    print(f"{'threads':>8} {'acquire p50':>12} {'acquire p99':>12} {'release p50':>12} {'release p99':>12}")
+    for threads, (acquires, releases) in latency.items():
+        print(f"{threads:>8} {percentile(acquires, 0.5):>12.2f} {percentile(acquires, 0.99):>12.2f} "
+              f"{percentile(releases, 0.5):>12.2f} {percentile(releases, 0.99):>12.2f}")
+
+
+if __name__ == "__main__":
+    main()
