@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -27,6 +28,7 @@ MAX_SCENES = 99
 ProjectId = Annotated[str, StringConstraints(pattern=PROJECT_ID_RE.pattern)]
 SceneDuration = Literal[4, 6, 8]
 AspectRatio = Literal["16:9", "9:16"]
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class InvalidInput(ValueError):
@@ -109,19 +111,26 @@ def describe_validation_error(error: ValidationError, prefix: str) -> str:
     return "; ".join(lines)
 
 
-def parse_brief(raw: str | bytes | dict[str, Any]) -> Brief:
-    """Parse a brief from JSON text or a dict, with an error that names every bad field."""
+def parse_json_model(
+    raw: str | bytes | Mapping[str, Any], schema: type[ModelT], what: str, error: type[Exception] = InvalidInput
+) -> ModelT:
+    """JSON text (or an already-parsed mapping) as `schema`, or `error` naming every bad field."""
     if isinstance(raw, (str, bytes)):
         try:
             raw = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise InvalidBrief(f"brief is not valid JSON: {exc}") from None
-    if not isinstance(raw, dict):
-        raise InvalidBrief(f"brief must be a JSON object, got {type(raw).__name__}")
+            raise error(f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(raw, Mapping):
+        raise error(f"{what} must be a JSON object, got {type(raw).__name__}")
     try:
-        return Brief.model_validate(raw)
+        return schema.model_validate(dict(raw))
     except ValidationError as exc:
-        raise InvalidBrief(describe_validation_error(exc, "brief")) from None
+        raise error(describe_validation_error(exc, what.split()[0])) from None
+
+
+def parse_brief(raw: str | bytes | Mapping[str, Any]) -> Brief:
+    """Parse a brief from JSON text or a dict, with an error that names every bad field."""
+    return parse_json_model(raw, Brief, "brief", InvalidBrief)
 
 
 class Character(_Strict):

@@ -10,7 +10,6 @@ from dagster import AssetKey, AssetRecordsFilter
 
 from vidpipe_dagster.artifacts import ATTEMPT, load_materialized
 from vidpipe_dagster.definitions import build_defs
-from vidpipe_dagster.domain import parse_brief
 from vidpipe_dagster.in_process import RunFailed, execute_partition, failure_reason, run_project
 from vidpipe_dagster.intake import submit_brief
 from vidpipe_dagster.media.frames import first_frame, last_frame, ssim

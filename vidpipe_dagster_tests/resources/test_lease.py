@@ -212,7 +212,7 @@ def test_a_stalled_worker_cannot_commit_once_its_lease_was_taken_over(deployment
     assert first.wait(timeout=120) == 1
 
     second_run = next(run.run_id for run in instance.get_runs(RunsFilter(tags={PROJECT_TAG: "stall"})) if run.run_id != first_run)
-    assert f"was taken over: it is now free (last token 2)" in workers.log("first").read_text()
+    assert "was taken over: it is now free (last token 2)" in workers.log("first").read_text()
     ledger = AttemptLedger(database_url=deployment["VIDPIPE_DATABASE_URL"])
     objects = Path(deployment["VIDPIPE_STORAGE_URL"]) / "projects" / "stall"
     for asset, folder in (("character_sheets", "characters"), ("location_sheets", "locations")):

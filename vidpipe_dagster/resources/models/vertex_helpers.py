@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import email.utils
 import io
-import json
 import random
 import re
 import time
@@ -23,6 +22,7 @@ from vidpipe_dagster.domain import (
     Brief,
     Storyboard,
     describe_validation_error,
+    parse_json_model,
 )
 
 # --- The judge's five categories (the old system's rubric) ----------------------------------
@@ -204,19 +204,9 @@ def storyboard_prompt(brief: Brief, scene_durations: list[int] | None = None) ->
 
 
 def parse_json_answer(raw: str | Mapping[str, Any], schema: type[AnswerT], what: str) -> AnswerT:
-    """A model's JSON answer (text, or an already-parsed mapping) as `schema`; raises
-    `OutputInvalid` naming each problem, which earns the model one corrective turn."""
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise OutputInvalid(f"{what} is not valid JSON: {exc}") from None
-    if not isinstance(raw, Mapping):
-        raise OutputInvalid(f"{what} must be a JSON object, got {type(raw).__name__}")
-    try:
-        return schema.model_validate(dict(raw))
-    except ValidationError as exc:
-        raise OutputInvalid(describe_validation_error(exc, what.split()[0])) from None
+    """A model's JSON answer as `schema`; `OutputInvalid` names each problem, which earns the
+    model one corrective turn."""
+    return parse_json_model(raw, schema, what, OutputInvalid)
 
 
 def normalize_storyboard(
