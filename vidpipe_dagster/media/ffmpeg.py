@@ -1,8 +1,9 @@
-"""ffmpeg for vidpipe: pure argument builders, and the few operations that run them.
+"""ffmpeg for vidpipe: commands built with ffmpeg-python, and the few operations that run them.
 
-Arguments are always lists handed to subprocess without a shell, and no user text ever enters a
-filtergraph: captions are drawn into images with Pillow before ffmpeg sees them. Every operation
-creates its output and refuses to replace an existing file.
+Commands are argument lists (ffmpeg-python's `compile`) handed to subprocess without a shell, and
+no user text ever enters a filtergraph: captions are drawn into images with Pillow before ffmpeg
+sees them, and paths are only ever inputs and outputs. Every operation creates its output and
+refuses to replace an existing file (`-n`).
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import ffmpeg
 import imageio_ffmpeg
 
 _STDERR_TAIL_CHARS = 2000
 
+# Global options, before everything else: quiet, never reads stdin, never overwrites.
+_GLOBAL_OPTIONS = ("-hide_banner", "-nostdin", "-loglevel", "error", "-n")
 # veryfast keeps repeated test and preview renders cheap; crf 18 keeps the first and last frames
 # close enough to their keyframes that continuity checks compare like with like.
-_H264 = ("-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p")
+_H264 = {"c:v": "libx264", "preset": "veryfast", "crf": 18, "pix_fmt": "yuv420p"}
 # The index goes first so a browser can start playing before the whole file has arrived.
-_FASTSTART = ("-movflags", "+faststart")
+_FASTSTART = {"movflags": "+faststart"}
 # How far a rendered clip's view slides, as a fraction of its width: per second, and at most.
 _DRIFT_PER_S = 0.02
 _MAX_DRIFT = 0.25
@@ -38,18 +42,20 @@ def ffmpeg_executable() -> str:
     return shutil.which("ffmpeg") or imageio_ffmpeg.get_ffmpeg_exe()
 
 
+def _command(stream: ffmpeg.nodes.OutputStream) -> list[str]:
+    # The binary and the global options lead, so the output path stays the last argument.
+    return stream.compile(cmd=[ffmpeg_executable(), *_GLOBAL_OPTIONS])
+
+
 def _path_arg(path: Path) -> str:
     # Absolute, so a name starting with '-' cannot read as an option and 'name:...' cannot read
     # as a protocol.
     return str(Path(path).absolute())
 
 
-def _still_input(image: Path, fps: int) -> list[str]:
+def _still_input(image: Path, fps: int) -> ffmpeg.nodes.FilterableStream:
     # pattern_type none: a '%' in a file name must not be taken for an image-sequence pattern.
-    return [
-        "-f", "image2", "-pattern_type", "none", "-loop", "1", "-framerate", str(fps),
-        "-i", _path_arg(image),
-    ]  # fmt: skip
+    return ffmpeg.input(_path_arg(image), f="image2", pattern_type="none", loop=1, framerate=fps).video
 
 
 def render_clip_args(
@@ -61,7 +67,7 @@ def render_clip_args(
     fps: int = 24,
     size: tuple[int, int],
 ) -> list[str]:
-    """Arguments for a clip of exactly `duration_s * fps` frames that dissolves from the start
+    """The command for a clip of exactly `duration_s * fps` frames that dissolves from the start
     image (exactly the first frame) to the end image (exactly the last frame), both scaled to
     `size`, while the view drifts sideways."""
     width, height = size
@@ -77,35 +83,44 @@ def render_clip_args(
     # is even because yuv420p cannot be offset by an odd number of pixels.
     drift = 2 * max(1, round(min(_DRIFT_PER_S * duration_s, _MAX_DRIFT) * width / 2))
     canvas = width + drift
-    # perspective numbers output frames from 1; the shift reaches `drift` on the last frame.
-    shift = f"{drift}*(on-1)/{frames - 1}"
-    scale = f"scale={width}:{height},setsar=1"
+    start_image = _still_input(start_png, fps)
+    if _path_arg(start_png) == _path_arg(end_png):
+        # ffmpeg-python merges identical inputs into one node, so one image feeds both layers.
+        layers = start_image.split()
+        start_image, end_image = layers[0], layers[1]
+    else:
+        end_image = _still_input(end_png, fps)
+    start = (
+        start_image
+        .filter("scale", width, height)
+        .filter("setsar", 1)
+        .filter("format", "yuv420p")
+        .filter("pad", canvas, height, 0, 0)
+        .filter("fillborders", right=drift, mode="mirror")
+    )
     # The end layer's alpha fades in over frames-1 steps: 0 on the first frame, opaque on the
     # last. fade+overlay is native code, several times faster than a per-pixel blend expression.
-    graph = (
-        f"[0:v]{scale},format=yuv420p,"
-        f"pad={canvas}:{height}:0:0,fillborders=right={drift}:mode=mirror[start];"
-        f"[1:v]{scale},format=yuva420p,"
-        f"pad={canvas}:{height}:{drift}:0,fillborders=left={drift}:mode=mirror,"
-        f"fade=t=in:s=0:n={frames - 1}:alpha=1[end];"
-        "[start][end]overlay=format=yuv420,"
-        f"perspective=x0={shift}:y0=0:x1=W+{shift}:y1=0:x2={shift}:y2=H:x3=W+{shift}:y3=H"
-        ":eval=frame,"
-        f"crop={width}:{height}:0:0[clip]"
+    end = (
+        end_image
+        .filter("scale", width, height)
+        .filter("setsar", 1)
+        .filter("format", "yuva420p")
+        .filter("pad", canvas, height, drift, 0)
+        .filter("fillborders", left=drift, mode="mirror")
+        .filter("fade", t="in", s=0, n=frames - 1, alpha=1)
     )
-    return [
-        "-n",
-        *_still_input(start_png, fps),
-        *_still_input(end_png, fps),
-        "-filter_complex", graph,
-        "-map", "[clip]",
-        "-frames:v", str(frames),
-        "-r", str(fps),
-        *_H264,
-        *_FASTSTART,
-        "-an",
-        _path_arg(out),
-    ]  # fmt: skip
+    # perspective numbers output frames from 1; the shift reaches `drift` on the last frame.
+    shift = f"{drift}*(on-1)/{frames - 1}"
+    clip = (
+        ffmpeg.overlay(start, end, format="yuv420")
+        .filter(
+            "perspective",
+            x0=shift, y0=0, x1=f"W+{shift}", y1=0, x2=shift, y2="H", x3=f"W+{shift}", y3="H", eval="frame",
+        )  # fmt: skip
+        .filter("crop", width, height, 0, 0)
+    )
+    output = clip.output(_path_arg(out), an=None, r=fps, **{"frames:v": frames}, **_H264, **_FASTSTART)
+    return _command(output)
 
 
 def concat_list_text(clips: list[Path]) -> str:
@@ -122,28 +137,31 @@ def concat_list_text(clips: list[Path]) -> str:
 
 
 def stitch_args(list_file: Path, out: Path) -> list[str]:
-    """Arguments joining the clips named in a concat list without re-encoding them."""
-    return [
-        "-n",
-        "-f", "concat", "-safe", "0", "-i", _path_arg(list_file),
-        "-c", "copy",
-        *_FASTSTART,
-        _path_arg(out),
-    ]  # fmt: skip
+    """The command joining the clips named in a concat list without re-encoding them."""
+    joined = ffmpeg.input(_path_arg(list_file), f="concat", safe=0)
+    return _command(joined.output(_path_arg(out), c="copy", **_FASTSTART))
 
 
 def mux_audio_args(video: Path, audio: Path, out: Path) -> list[str]:
-    """Arguments putting `audio` under `video`'s picture; the result ends with the shorter one."""
-    return [
-        "-n",
-        "-i", _path_arg(video),
-        "-i", _path_arg(audio),
-        "-map", "0:v:0", "-map", "1:a:0",
-        "-c:v", "copy", "-c:a", "aac",
-        "-shortest",
-        *_FASTSTART,
-        _path_arg(out),
-    ]  # fmt: skip
+    """The command putting `audio` under `video`'s picture; the result ends with the shorter one."""
+    picture = ffmpeg.input(_path_arg(video))["v:0"]
+    sound = ffmpeg.input(_path_arg(audio))["a:0"]
+    muxed = ffmpeg.output(picture, sound, _path_arg(out), shortest=None, **{"c:v": "copy", "c:a": "aac"}, **_FASTSTART)
+    return _command(muxed)
+
+
+def normalize_clip_args(raw: Path, out: Path, *, size: tuple[int, int], fps: int, duration_s: int) -> list[str]:
+    """The command re-encoding a delivered clip to `size` (scaled and cropped to fill), `fps`
+    and at most `duration_s`, as H.264 yuv420p without sound: the shape every rendered clip has."""
+    width, height = size
+    picture = (
+        ffmpeg.input(_path_arg(raw))
+        .video.filter("scale", width, height, force_original_aspect_ratio="increase")
+        .filter("crop", width, height)
+        .filter("setsar", 1)
+        .filter("fps", fps)
+    )
+    return _command(picture.output(_path_arg(out), t=duration_s, an=None, **_H264, **_FASTSTART))
 
 
 def _stderr_tail(stderr: bytes | None) -> str:
@@ -152,11 +170,17 @@ def _stderr_tail(stderr: bytes | None) -> str:
 
 
 def run_ffmpeg(args: list[str], purpose: str, timeout_s: float = 600) -> None:
-    """Run ffmpeg with `args`; raise MediaError naming `purpose` if it fails or overruns."""
+    """Run ffmpeg with ad-hoc `args` (after the binary and the global options); raise MediaError
+    naming `purpose` if it fails or overruns."""
     if isinstance(args, (str, bytes)):
         # A string would be split into single characters, and would hint at shell-style quoting.
         raise TypeError("ffmpeg arguments must be a list of strings, not one string")
-    command = [ffmpeg_executable(), "-hide_banner", "-nostdin", "-loglevel", "error", *args]
+    run_command([ffmpeg_executable(), *_GLOBAL_OPTIONS, *args], purpose, timeout_s)
+
+
+def run_command(command: list[str], purpose: str, timeout_s: float = 600) -> None:
+    """Run a command built here (the binary first); raise MediaError naming `purpose` if it fails
+    or overruns."""
     try:
         result = subprocess.run(
             command,
@@ -177,11 +201,12 @@ def run_ffmpeg(args: list[str], purpose: str, timeout_s: float = 600) -> None:
         )
 
 
-def _create(args: list[str], out: Path, purpose: str) -> None:
+def create_with(command: list[str], out: Path, purpose: str) -> None:
+    """Run `command`, which writes `out`; `out` must not exist, and is removed if ffmpeg fails."""
     if os.path.lexists(out):
         raise MediaError(f"{purpose}: {out} already exists and will not be replaced")
     try:
-        run_ffmpeg(args, purpose)
+        run_command(command, purpose)
     except MediaError:
         # ffmpeg leaves a truncated file behind when it fails mid-write. The path was free a
         # moment ago, so the file is ours, and leaving it would make a retry fail as "exists".
@@ -200,7 +225,7 @@ def render_clip(
 ) -> None:
     """Render the clip described by `render_clip_args` to `out`, which must not exist."""
     args = render_clip_args(start_png, end_png, out, duration_s=duration_s, fps=fps, size=size)
-    _create(args, out, f"rendering clip {Path(out).name}")
+    create_with(args, out, f"rendering clip {Path(out).name}")
 
 
 def stitch(clips: list[Path], out: Path, workdir: Path) -> None:
@@ -218,7 +243,7 @@ def stitch(clips: list[Path], out: Path, workdir: Path) -> None:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
         purpose = f"stitching {len(clips)} clips into {Path(out).name}"
-        _create(stitch_args(list_file, out), out, purpose)
+        create_with(stitch_args(list_file, out), out, purpose)
     finally:
         list_file.unlink(missing_ok=True)
 
@@ -226,4 +251,4 @@ def stitch(clips: list[Path], out: Path, workdir: Path) -> None:
 def mux_audio(video: Path, audio: Path, out: Path) -> None:
     """Write `video` with `audio` as its soundtrack to `out`, cut to the shorter of the two."""
     purpose = f"adding audio {Path(audio).name} to {Path(video).name}"
-    _create(mux_audio_args(video, audio, out), out, purpose)
+    create_with(mux_audio_args(video, audio, out), out, purpose)

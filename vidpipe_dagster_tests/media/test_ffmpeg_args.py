@@ -1,4 +1,5 @@
-"""The ffmpeg argument builders: plain lists, the right options, paths that cannot be misread."""
+"""The ffmpeg commands built with ffmpeg-python: plain lists, the right options, paths that cannot
+be misread, no path or user text inside a filtergraph."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import pytest
 from vidpipe_dagster.media.ffmpeg import (
     MediaError,
     concat_list_text,
+    ffmpeg_executable,
     mux_audio_args,
+    normalize_clip_args,
     render_clip_args,
     run_ffmpeg,
     stitch_args,
@@ -28,14 +31,17 @@ def built_args(tmp_path: Path) -> dict[str, list[str]]:
         ),  # fmt: skip
         "stitch": stitch_args(tmp_path / "list.txt", tmp_path / "cut.mp4"),
         "mux": mux_audio_args(tmp_path / "cut.mp4", tmp_path / "track.wav", tmp_path / "final.mp4"),
+        "normalize": normalize_clip_args(tmp_path / "veo.mp4", tmp_path / "clip.mp4", size=(320, 180), fps=24, duration_s=4),
     }
 
 
-@pytest.mark.parametrize("name", ["render", "stitch", "mux"])
+@pytest.mark.parametrize("name", ["render", "stitch", "mux", "normalize"])
 def test_builders_return_argument_lists_that_never_overwrite(tmp_path: Path, name: str) -> None:
     args = built_args(tmp_path)[name]
     assert isinstance(args, list) and all(isinstance(arg, str) for arg in args)
-    assert "-n" in args and "-y" not in args
+    # The bundled (or system) binary, then quiet global options; no shell anywhere.
+    assert args[:6] == [ffmpeg_executable(), "-hide_banner", "-nostdin", "-loglevel", "error", "-n"]
+    assert "-y" not in args
     assert values_after(args, "-movflags") == ["+faststart"]
     assert Path(args[-1]).is_absolute() and Path(args[-1]).parent == tmp_path
 
@@ -61,6 +67,8 @@ def test_render_args_make_exactly_the_frames_asked_for_in_h264(tmp_path: Path) -
     (graph,) = values_after(args, "-filter_complex")
     assert str(tmp_path) not in graph
     assert "scale=640:360" in graph
+    assert "fade=alpha=1:n=143:s=0:t=in" in graph
+    assert "crop=640:360:0:0" in graph
 
 
 @pytest.mark.parametrize("size", [(321, 180), (320, 181)])
@@ -97,6 +105,19 @@ def test_mux_args_map_picture_and_sound_and_stop_with_the_shorter(tmp_path: Path
     assert values_after(args, "-c:v") == ["copy"]
     assert values_after(args, "-c:a") == ["aac"]
     assert "-shortest" in args
+
+
+def test_normalize_args_fill_the_frame_at_the_pipeline_rate_without_sound(tmp_path: Path) -> None:
+    args = normalize_clip_args(tmp_path / "veo.mp4", tmp_path / "clip.mp4", size=(1280, 720), fps=24, duration_s=6)
+    assert values_after(args, "-i") == [str(tmp_path / "veo.mp4")]
+    (graph,) = values_after(args, "-filter_complex")
+    assert str(tmp_path) not in graph
+    assert "scale=1280:720:force_original_aspect_ratio=increase" in graph
+    assert "crop=1280:720" in graph and "fps=24" in graph
+    assert values_after(args, "-t") == ["6"]
+    assert values_after(args, "-c:v") == ["libx264"]
+    assert values_after(args, "-pix_fmt") == ["yuv420p"]
+    assert "-an" in args
 
 
 def test_run_ffmpeg_refuses_a_command_string() -> None:

@@ -671,23 +671,13 @@ class VertexVideoModel(ConfigurableResource):
 
 def _normalize_clip(raw: Path, out: Path, *, size: tuple[int, int], duration_s: int, model: str) -> None:
     """Veo's MP4 re-encoded to `size` (cropped to fill), the pipeline's FPS, H.264 yuv420p, no audio."""
-    from vidpipe_dagster.media.ffmpeg import MediaError, run_ffmpeg  # noqa: PLC0415
+    from vidpipe_dagster.media.ffmpeg import MediaError, normalize_clip_args, run_command  # noqa: PLC0415
     from vidpipe_dagster.timing import FPS  # noqa: PLC0415
 
     if os.path.lexists(out):
         raise VertexError(f"{model}: {out} already exists and will not be replaced", model=model)
-    width, height = size
-    graph = f"scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height},setsar=1,fps={FPS}"
-    args = [
-        "-n", "-i", str(raw.absolute()),
-        "-vf", graph,
-        "-t", str(duration_s),
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p",
-        "-movflags", "+faststart", "-an",
-        str(out.absolute()),
-    ]  # fmt: skip
     try:
-        run_ffmpeg(args, f"normalising the {model} clip")
+        run_command(normalize_clip_args(raw, out, size=size, fps=FPS, duration_s=duration_s), f"normalising the {model} clip")
     except MediaError as exc:
         out.unlink(missing_ok=True)
         raise VertexResponseError(f"{model}: the returned video could not be decoded: {exc}", model=model) from None
