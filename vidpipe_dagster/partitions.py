@@ -7,13 +7,15 @@ them, because the storyboard says which scenes exist.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from dagster import DagsterInstance, DynamicPartitionsDefinition, MultiPartitionKey, MultiPartitionsDefinition
 
 from vidpipe_dagster.domain import scene_key, validate_project_id
 
-PROJECT_TAG = "vidpipe/project"
+# The run queue's tag and how a run's project is read live with the run coordinator, which the
+# webserver and daemon import without the rest of vidpipe.
+from vidpipe_dagster.run_coordinator import PROJECT_TAG, project_of_run
+
+__all__ = ["PROJECT_TAG", "project_of_run"]
 
 projects_partitions = DynamicPartitionsDefinition(name="projects")
 scene_number_partitions = DynamicPartitionsDefinition(name="scene_numbers")
@@ -41,13 +43,3 @@ def register_scene_numbers(instance: DagsterInstance, scene_count: int) -> None:
     missing = [key for key in map(scene_key, range(1, scene_count + 1)) if key not in existing]
     if missing:
         instance.add_dynamic_partitions(scene_number_partitions.name, missing)
-
-
-def project_of_run(tags: Mapping[str, str]) -> str | None:
-    """The project a run works on: vidpipe's tag, else the project dimension of a scene run, else
-    the partition of a project run (Dagster sets the partition tags however a run is launched)."""
-    project = tags.get(PROJECT_TAG) or tags.get("dagster/partition/project")
-    if project is None and "dagster/partition" in tags:
-        # A multi-partition key reads "<project>|<scene>": dimensions are ordered by name.
-        project = tags["dagster/partition"].partition("|")[0]
-    return project

@@ -4,13 +4,29 @@ dagster.yaml limits the tag `vidpipe/project` to one in-progress run per value. 
 the UI, a backfill, a sensor or `dagster job launch` all pass through `submit_run` before they are
 queued, so the tag is derived here from the partition tags Dagster sets on them: nobody has to
 remember to add it.
+
+The webserver and the daemon load this module from dagster.yaml, and nothing else of vidpipe: it
+imports only Dagster, so their image is the stock Dagster libraries plus this one file
+(deploy/Dockerfile.dagster), not the user-code image with ffmpeg, PyAV and the model SDKs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from dagster import DagsterRun, QueuedRunCoordinator, SubmitRunContext
 
-from vidpipe_dagster.partitions import PROJECT_TAG, project_of_run
+PROJECT_TAG = "vidpipe/project"
+
+
+def project_of_run(tags: Mapping[str, str]) -> str | None:
+    """The project a run works on: vidpipe's tag, else the project dimension of a scene run, else
+    the partition of a project run (Dagster sets the partition tags however a run is launched)."""
+    project = tags.get(PROJECT_TAG) or tags.get("dagster/partition/project")
+    if project is None and "dagster/partition" in tags:
+        # A multi-partition key reads "<project>|<scene>": dimensions are ordered by name.
+        project = tags["dagster/partition"].partition("|")[0]
+    return project
 
 
 class ProjectRunCoordinator(QueuedRunCoordinator):

@@ -3,6 +3,7 @@ environment that points vidpipe at per-test folders. Everything listens on loopb
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,6 +67,23 @@ def deployment(tmp_path: Path, postgres_url: str, monkeypatch) -> dict[str, str]
     """The environment of a many-worker deployment on this machine (the production dagster.yaml;
     Dagster, the ledger and the leases in one fresh Postgres database), set in this process too."""
     environment = deployment_environment(tmp_path, postgres_url)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return environment
+
+
+@pytest.fixture
+def gcs_deployment(tmp_path: Path, postgres_url: str, gcs_bucket: str, monkeypatch) -> dict[str, str]:
+    """The deployment with its objects and every step's compute logs in buckets on the GCS
+    emulator, and the production check on (VIDPIPE_DEPLOYMENT=production, as the image sets it)."""
+    compute_logs = services.create_bucket()
+    environment = {
+        **deployment_environment(tmp_path, postgres_url, compute_log_bucket=compute_logs),
+        "VIDPIPE_DEPLOYMENT": "production",
+        "VIDPIPE_STORAGE_URL": f"gs://{gcs_bucket}/objects",
+        "VIDPIPE_INBOX_URL": str(tmp_path / "inbox"),
+        "STORAGE_EMULATOR_HOST": os.environ["STORAGE_EMULATOR_HOST"],
+    }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     return environment

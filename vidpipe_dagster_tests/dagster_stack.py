@@ -1,6 +1,7 @@
 """A many-worker deployment on this machine, for the tests and the benchmarks: Dagster's own
 webserver and daemon as separate processes on loopback, sharing one Postgres through the
-repository's production dagster.yaml, and the GraphQL calls the UI makes to launch runs."""
+repository's production dagster.yaml, a gRPC code server for the deployment's workspace, and the
+GraphQL calls the UI makes to launch runs."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunReco
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 WORKSPACE = REPOSITORY_ROOT / "workspace.yaml"
+# The deployment's workspace: the code comes from a gRPC server (CodeServer here).
+DEPLOYMENT_WORKSPACE = REPOSITORY_ROOT / "deploy" / "workspace.yaml"
 LOCATION = "vidpipe"
 REPOSITORY = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__"}
 FINISHED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
@@ -43,17 +46,26 @@ def wait_for(condition: Callable[[], T], timeout: float, what: str, interval: fl
         time.sleep(interval)
 
 
-def deployment_environment(root: Path, postgres_url: str, *, max_concurrent_runs: int | None = None) -> dict[str, str]:
+def deployment_environment(
+    root: Path, postgres_url: str, *, max_concurrent_runs: int | None = None, compute_log_bucket: str | None = None
+) -> dict[str, str]:
     """The environment every process of the deployment shares: a DAGSTER_HOME holding the
     production dagster.yaml (with another run limit when given), Dagster's storage, the ledger and
-    the leases in one Postgres, objects and workspaces under `root` (one machine, one disk)."""
+    the leases in one Postgres, objects and workspaces under `root` (one machine, one disk).
+
+    There is no container engine here, so runs are processes: the default run launcher replaces
+    dagster.yaml's DockerRunLauncher, the one difference. Compute logs go to `compute_log_bucket`
+    on the GCS emulator when one is given, else to Dagster's local default."""
     config = yaml.safe_load((REPOSITORY_ROOT / "dagster.yaml").read_text())
+    del config["run_launcher"]
+    if compute_log_bucket is None:
+        del config["compute_logs"]
     if max_concurrent_runs is not None:
         config["concurrency"]["runs"]["max_concurrent_runs"] = max_concurrent_runs
     home = root / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
-    return {
+    environment = {
         "DAGSTER_HOME": str(home),
         "DAGSTER_PG_URL": postgres_url,
         "VIDPIPE_DATABASE_URL": postgres_url,
@@ -62,6 +74,9 @@ def deployment_environment(root: Path, postgres_url: str, *, max_concurrent_runs
         "VIDPIPE_WORKSPACE_ROOT": str(root / "workspaces"),
         "VIDPIPE_MODEL_BACKEND": "local",
     }
+    if compute_log_bucket is not None:
+        environment["VIDPIPE_COMPUTE_LOG_BUCKET"] = compute_log_bucket
+    return environment
 
 
 def wait_for_runs(instance: DagsterInstance, run_ids: list[str], timeout: float) -> list[RunRecord]:
@@ -108,21 +123,86 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-class DagsterStack:
-    """`dagster-webserver` and `dagster-daemon run` on the production workspace.yaml."""
+def _spawn(command: list[str], environment: dict[str, str], log_path: Path) -> subprocess.Popen:
+    # Each process leads its own session: what it starts (a code server, run workers) belongs to
+    # it, and is stopped with it. Output is appended, so a restarted process keeps one log.
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop_sessions(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
+    for process in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=30)
+        # Whatever is left of its session (a code server, a run worker) goes too.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+class CodeServer:
+    """`dagster api grpc` serving vidpipe on loopback, as the user-code container does; it can be
+    killed and started again on the same port while the rest of the deployment keeps running."""
 
     def __init__(self, environment: dict[str, str], log_dir: Path):
+        self.port = _free_port()
+        self.environment = {
+            **os.environ, **environment,
+            "VIDPIPE_CODE_SERVER_HOST": "127.0.0.1", "VIDPIPE_CODE_SERVER_PORT": str(self.port),
+        }  # fmt: skip
+        self.log_path = log_dir / "code-server.log"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.processes: list[subprocess.Popen] = []
+
+    def __enter__(self) -> CodeServer:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc_info) -> None:
+        _stop_sessions(self.processes)
+
+    def start(self) -> None:
+        dagster = str(Path(sys.executable).parent / "dagster")
+        command = [dagster, "api", "grpc", "-m", "vidpipe_dagster.definitions", "-h", "127.0.0.1", "-p", str(self.port)]
+        self.processes.append(_spawn(command, self.environment, self.log_path))
+        wait_for(self._serving, 180, "the code server to answer health checks", interval=0.5)
+
+    def kill(self) -> None:
+        """SIGKILL the server process alone: the runs it launched go on, as run containers outlive
+        a code server's container."""
+        process = self.processes[-1]
+        process.kill()
+        process.wait()
+
+    def _serving(self) -> bool:
+        if self.processes[-1].poll() is not None:
+            raise RuntimeError(f"the code server exited with {self.processes[-1].returncode}:\n{self.log_path.read_text(errors='replace')[-3000:]}")
+        dagster = str(Path(sys.executable).parent / "dagster")
+        check = [dagster, "api", "grpc-health-check", "-h", "127.0.0.1", "-p", str(self.port)]
+        return subprocess.run(check, env=self.environment, capture_output=True, timeout=60).returncode == 0
+
+
+class DagsterStack:
+    """`dagster-webserver` and `dagster-daemon run` on a workspace: the local workspace.yaml
+    (the code loads in processes they start) or the deployment's, with a CodeServer's environment."""
+
+    def __init__(self, environment: dict[str, str], log_dir: Path, workspace: Path = WORKSPACE):
         self.environment = {**os.environ, **environment}
         self.log_dir = log_dir
+        self.workspace = workspace
         self.port = _free_port()
         self.processes: dict[str, subprocess.Popen] = {}
 
     def __enter__(self) -> DagsterStack:
         bin_dir = Path(sys.executable).parent
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        workspace = str(self.workspace)
         try:
-            self._start("webserver", [str(bin_dir / "dagster-webserver"), "-w", str(WORKSPACE), "-h", "127.0.0.1", "-p", str(self.port)])
-            self._start("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", str(WORKSPACE)])
+            self._start("webserver", [str(bin_dir / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1", "-p", str(self.port)])
+            self._start("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", workspace])
             wait_for(self._location_loaded, 180, "the webserver to load the code location", interval=0.5)
         except BaseException:
             self.__exit__()
@@ -130,24 +210,10 @@ class DagsterStack:
         return self
 
     def __exit__(self, *_exc_info) -> None:
-        # Each process leads its own session (its code server and run workers belong to it), so
-        # the whole tree this stack started is stopped, and nothing else.
-        for process in self.processes.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGINT)
-        for process in self.processes.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=30)
-            # Whatever is left of its session (a code server, a run worker) goes too.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        _stop_sessions(list(self.processes.values()))
 
     def _start(self, name: str, command: list[str]) -> None:
-        with open(self.log_dir / f"{name}.log", "wb") as log:
-            self.processes[name] = subprocess.Popen(
-                command, env=self.environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        self.processes[name] = _spawn(command, self.environment, self.log_dir / f"{name}.log")
 
     def log(self, name: str) -> str:
         return (self.log_dir / f"{name}.log").read_text(errors="replace")

@@ -13,6 +13,7 @@ from typing import Any
 
 from dagster import EnvVar
 
+from vidpipe_dagster.production import check_production_settings, is_production
 from vidpipe_dagster.resources.controls import ProjectControls
 from vidpipe_dagster.resources.inbox import InboxResource
 from vidpipe_dagster.resources.ledger import AttemptLedger
@@ -53,6 +54,8 @@ def build_resources() -> dict[str, Any]:
     # Imported here: the IO manager depends on the resources defined in this package.
     from vidpipe_dagster.io_manager import AttemptIOManager
 
+    if is_production():
+        check_production_settings()
     home = vidpipe_home()
     blob_store = BlobStoreResource(url=_setting("VIDPIPE_STORAGE_URL", str(home / "objects")))
     database_url = _setting("VIDPIPE_DATABASE_URL", f"sqlite:///{home / 'vidpipe.db'}")
