@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import re
 import shlex
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
 
 from vidpipe_dagster.production import PRODUCTION_SETTINGS
 
@@ -201,3 +203,17 @@ def test_the_readme_table_lists_exactly_the_environment_of_each_service(compose)
     assert set(table) == set(SERVICES)
     for service in SERVICES:
         assert table[service] == set(environment(compose["services"][service])), service
+
+
+def test_the_images_lock_holds_every_dependency_with_the_pins_of_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = [Requirement(line) for line in [*project["dependencies"], *project["optional-dependencies"]["deploy"]]]
+    locked = {}
+    for line in (DEPLOY / "requirements.lock").read_text().splitlines():
+        if line and not line.startswith((" ", "#")):
+            requirement = Requirement(line)
+            locked[requirement.name.lower()] = str(requirement.specifier).removeprefix("==")
+    for requirement in declared:
+        version = locked.get(requirement.name.lower())
+        assert version is not None, f"{requirement.name} is missing from deploy/requirements.lock: run the command in its header"
+        assert requirement.specifier.contains(version), f"{requirement.name}: locked {version}, pyproject asks {requirement.specifier}"
