@@ -11,11 +11,9 @@ from dagster import DagsterInstance, DynamicPartitionsDefinition, MultiPartition
 
 from vidpipe_dagster.domain import scene_key, validate_project_id
 
-# The run queue's tag and how a run's project is read live with the run coordinator, which the
-# webserver and daemon import without the rest of vidpipe.
-from vidpipe_dagster.run_coordinator import PROJECT_TAG, project_of_run
-
-__all__ = ["PROJECT_TAG", "project_of_run"]
+# Re-exported: the run queue's tag and how a run's project is read live with the run coordinator,
+# which the webserver and daemon import without the rest of vidpipe.
+from vidpipe_dagster.run_coordinator import PROJECT_TAG, project_of_run  # noqa: F401
 
 projects_partitions = DynamicPartitionsDefinition(name="projects")
 scene_number_partitions = DynamicPartitionsDefinition(name="scene_numbers")
