@@ -219,3 +219,12 @@ def test_the_images_lock_holds_every_dependency_with_the_pins_of_pyproject():
         version = locked.get(requirement.name.lower())
         assert version is not None, f"{requirement.name} is missing from deploy/requirements.lock: run the command in its header"
         assert requirement.specifier.contains(version), f"{requirement.name}: locked {version}, pyproject asks {requirement.specifier}"
+
+
+def test_the_emulator_creates_the_buckets_the_stack_writes_to(compose):
+    (command,) = compose["services"]["gcs"]["command"]
+    created = {path.removeprefix("/data/") for path in command.split("&&")[0].split()[2:]}
+    code = environment(compose["services"]["vidpipe-code"])
+    assert code["VIDPIPE_STORAGE_URL"].removeprefix("gs://").split("/")[0] in created
+    assert code["VIDPIPE_COMPUTE_LOG_BUCKET"] in created
+    assert environment(compose["services"]["webserver"])["VIDPIPE_COMPUTE_LOG_BUCKET"] in created
