@@ -93,13 +93,10 @@ def _pools(args: argparse.Namespace) -> int:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    source = Path(args.brief)
-    brief = parse_brief(source.read_text())
-    if brief.audio and not brief.audio.startswith("gs://") and not Path(brief.audio).is_absolute():
-        # The daemon reads the brief from the inbox, not from here: name the audio absolutely.
-        brief = brief.model_copy(update={"audio": str((source.resolve().parent / brief.audio).resolve())})
-    inbox = resource_from_environment("inbox").open()
-    where = inbox.deliver(f"{brief.project_id}.json", brief.model_dump_json(indent=2).encode())
+    from vidpipe_dagster.intake import deliver_brief
+
+    inbox = resource_from_environment("inbox")
+    brief, where = deliver_brief(Path(args.brief), inbox.open(), inbox.limits())
     print(f"project {brief.project_id}: brief dropped into {where}; the inbox sensor starts it")
     return 0
 
