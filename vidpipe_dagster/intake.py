@@ -159,7 +159,7 @@ def locate_audio(audio: str, base_dir: Inbox | None, limits: BriefLimits) -> Aud
 
 def inspect_brief(raw: bytes | str | Mapping[str, Any], *, base_dir: Inbox | None, limits: BriefLimits) -> Submission:
     brief = decode_brief(raw, limits)
-    return Submission(brief, locate_audio(brief.audio, base_dir, limits) if brief.audio else None)
+    return Submission(brief, locate_audio(brief.audio, base_dir, limits) if brief.audio is not None else None)
 
 
 def fetch_audio(source: AudioSource, scratch: Path, limits: BriefLimits) -> Path:

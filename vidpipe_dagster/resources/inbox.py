@@ -100,12 +100,8 @@ class LocalInbox:
         if not self.folder.is_dir():
             return []
         with os.scandir(self.folder) as entries:
-            # Hidden names are files on their way in (`deliver` writes them first).
-            return sorted(
-                entry.name
-                for entry in entries
-                if entry.name.endswith(".json") and not entry.name.startswith(".") and not entry.is_dir(follow_symlinks=False)
-            )
+            # Anything but a folder: a link or a FIFO is a brief to reject, not one to ignore.
+            return sorted(entry.name for entry in entries if entry.name.endswith(".json") and not entry.is_dir(follow_symlinks=False))
 
     def _copy_plain_file(self, path: Path, destination: BinaryIO, max_bytes: int, shown: str, inside: Path | None = None) -> None:
         # No link is followed, and a FIFO or device cannot block or stream forever: only a plain
