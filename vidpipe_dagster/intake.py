@@ -43,6 +43,8 @@ from vidpipe_dagster.resources.storage import BlobStore, ObjectAlreadyExists, Ob
 BRIEFS_PER_TICK = 20
 # A reason is read by a person; a brief with ten thousand bad fields still gets a readable one.
 MAX_REASON_CHARS = 2000
+# A brief as a file's bytes, JSON text, or already parsed (the launchpad's config).
+RawBrief = bytes | str | Mapping[str, Any]
 # Where `vidpipe submit` puts the audio track it carries along, inside the inbox.
 TRACKS_FOLDER = "tracks"
 
@@ -93,7 +95,7 @@ def check_file_name(name: str, limits: BriefLimits) -> None:
         raise InvalidBrief(f"the file name is {size} bytes long; the limit is {limits.max_name_bytes}")
 
 
-def decode_brief(raw: bytes | str | Mapping[str, Any], limits: BriefLimits) -> Brief:
+def decode_brief(raw: RawBrief, limits: BriefLimits) -> Brief:
     """A brief from a file's bytes, JSON text or a mapping: `InvalidBrief` naming the problem for
     anything else, whatever it raises on the way."""
     if isinstance(raw, str):
@@ -157,7 +159,7 @@ def locate_audio(audio: str, base_dir: Inbox | None, limits: BriefLimits) -> Aud
     return AudioSource(base_dir, "/".join(parts), audio)
 
 
-def inspect_brief(raw: bytes | str | Mapping[str, Any], *, base_dir: Inbox | None, limits: BriefLimits) -> Submission:
+def inspect_brief(raw: RawBrief, *, base_dir: Inbox | None, limits: BriefLimits) -> Submission:
     brief = decode_brief(raw, limits)
     return Submission(brief, locate_audio(brief.audio, base_dir, limits) if brief.audio is not None else None)
 
@@ -216,7 +218,7 @@ def store_submission(instance: DagsterInstance, store: BlobStore, submission: Su
 def store_brief(
     instance: DagsterInstance,
     store: BlobStore,
-    raw: bytes | str | Mapping[str, Any],
+    raw: RawBrief,
     *,
     base_dir: Inbox | Path | None = None,
     limits: BriefLimits = BriefLimits(),
@@ -231,16 +233,10 @@ def store_brief(
     return store_submission(instance, store, inspect_brief(raw, base_dir=folder, limits=limits), limits)
 
 
-def submit_brief(
-    instance: DagsterInstance,
-    store: BlobStore,
-    raw: bytes | str | Mapping[str, Any],
-    *,
-    base_dir: Inbox | Path | None = None,
-    limits: BriefLimits = BriefLimits(),
-) -> Brief:
-    """Store a brief and add its project partition (the sensor adds partitions through its result)."""
-    brief = store_brief(instance, store, raw, base_dir=base_dir, limits=limits)
+def submit_brief(instance: DagsterInstance, store: BlobStore, raw: RawBrief, **where: Any) -> Brief:
+    """`store_brief` (with its `base_dir` and `limits`), then add the project's partition (the
+    sensor adds partitions through its result instead)."""
+    brief = store_brief(instance, store, raw, **where)
     register_project(instance, brief.project_id)
     return brief
 

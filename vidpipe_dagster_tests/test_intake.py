@@ -216,3 +216,21 @@ def test_store_brief_takes_a_launchpad_brief_only_with_a_track_it_may_read(tmp_p
     submit_brief(instance, store, brief("other"))
     with pytest.raises(ProjectExists):
         store_brief(instance, store, brief("other", prompt="something else"))
+
+
+def test_a_huge_brief_and_a_fifo_are_refused_unread_and_the_tick_goes_on(tmp_path, instance):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    with open(inbox / "huge.json", "wb") as huge:
+        huge.truncate(50 * 1024 * 1024)  # 50 MB, sparse: reading it whole would show in the test's time
+    os.mkfifo(inbox / "never-ends.json")  # a reader that waits for its end never returns
+    harness = IntakeHarness(instance, InboxResource(url=str(inbox)), BlobStoreResource(url=str(tmp_path / "objects")))
+    harness.drop("witness.json", brief("witness"))
+
+    tick = harness.tick()
+
+    check_tick(tick, dropped=3, witnesses=["witness"])
+    assert sorted(reason.strip() for reason in tick.rejected.values()) == [
+        "huge.json is 52428800 bytes; the limit is 1000000",
+        "never-ends.json is not a plain file",
+    ]
