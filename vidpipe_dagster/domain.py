@@ -142,7 +142,7 @@ class BriefLimits(_Strict):
     vidpipe's own storage or database fails."""
 
     max_brief_bytes: int = Field(default=1_000_000, ge=1)
-    max_name_bytes: int = Field(default=200, ge=8, le=200)
+    max_name_bytes: int = Field(default=200, ge=1)
     max_audio_bytes: int = Field(default=200_000_000, ge=1)
     audio_sources: tuple[str, ...] = Field(
         default=(), description="gs://bucket/prefix URIs a brief's audio may name (besides the inbox's own)."

@@ -14,6 +14,7 @@ from dagster import DagsterInstance
 
 from vidpipe_dagster.domain import BriefLimits, InvalidBrief
 from vidpipe_dagster.intake import BRIEFS_PER_TICK, ProjectExists, store_brief, submit_brief
+from vidpipe_dagster.resources import resource_from_environment
 from vidpipe_dagster.resources.inbox import InboxResource
 from vidpipe_dagster.resources.storage import BlobStoreResource, LocalBlobStore
 from vidpipe_dagster_tests.audio_tracks import write_sections
@@ -234,3 +235,25 @@ def test_a_huge_brief_and_a_fifo_are_refused_unread_and_the_tick_goes_on(tmp_pat
         "huge.json is 52428800 bytes; the limit is 1000000",
         "never-ends.json is not a plain file",
     ]
+
+
+def test_a_gs_track_is_taken_from_the_sources_the_environment_allows_and_nowhere_else(gcs_bucket, tmp_path, instance, vidpipe_env, monkeypatch):
+    monkeypatch.setenv("VIDPIPE_INBOX_URL", f"gs://{gcs_bucket}/inbox")
+    monkeypatch.setenv("VIDPIPE_AUDIO_SOURCES", f"gs://{gcs_bucket}/library/, gs://{gcs_bucket}/more")
+    monkeypatch.setenv("VIDPIPE_BRIEF_MAX_BYTES", "5000")
+    inbox = resource_from_environment("inbox")
+    write_sections(tmp_path / "song.wav", [(1.0, 220, 0.3)])
+    for folder in ("library", "library-extra"):
+        InboxResource(url=f"gs://{gcs_bucket}/{folder}").open().deliver("song.wav", tmp_path / "song.wav")
+    harness = IntakeHarness(instance, inbox, BlobStoreResource(url=str(tmp_path / "objects")))
+    harness.drop("a.json", brief("from-library", audio=f"gs://{gcs_bucket}/library/song.wav"))
+    harness.drop("b.json", brief("from-extra", audio=f"gs://{gcs_bucket}/library-extra/song.wav"))
+    harness.drop("c.json", brief("too-big", prompt="x" * 5000))
+
+    tick = harness.tick()
+
+    assert tick.projects == ["from-library"]
+    assert harness.blob_store.open().get_bytes(harness.stored_brief("from-library").audio) == (tmp_path / "song.wav").read_bytes()
+    reasons = sorted(tick.rejected.values())
+    assert "gs:// tracks are taken only from" in reasons[0] and f"gs://{gcs_bucket}/inbox" in reasons[0]
+    assert reasons[1].startswith("c.json is ") and reasons[1].strip().endswith("bytes; the limit is 5000")
