@@ -120,3 +120,16 @@ def test_submit_refuses_every_nasty_brief_with_exit_code_2(tmp_path, vidpipe_env
         assert error.count("\n") == 1 and error.startswith("vidpipe: ") and reason in error, f"{label}: {error}"
     inbox = vidpipe_env / "inbox"
     assert not inbox.exists() or not any(path.is_file() for path in inbox.rglob("*"))
+
+
+def test_submit_to_a_gcs_inbox_carries_the_track_into_the_bucket(tmp_path, vidpipe_env, gcs_bucket, instance, monkeypatch, capsys):
+    monkeypatch.setenv("VIDPIPE_INBOX_URL", f"gs://{gcs_bucket}/inbox")
+    write_sections(tmp_path / "song.wav", [(1.0, 220, 0.3)])
+    (tmp_path / "brief.json").write_text(json.dumps({"project_id": "gcs-song", "prompt": "a kite", "audio": "song.wav"}))
+
+    assert main(["submit", str(tmp_path / "brief.json")]) == 0
+
+    assert f"brief dropped into gs://{gcs_bucket}/inbox/gcs-song-" in capsys.readouterr().out
+    harness = IntakeHarness(instance, InboxResource(url=f"gs://{gcs_bucket}/inbox"), BlobStoreResource(url=str(tmp_path / "objects")))
+    assert harness.tick().projects == ["gcs-song"]
+    assert harness.blob_store.open().get_bytes(harness.stored_brief("gcs-song").audio) == (tmp_path / "song.wav").read_bytes()
