@@ -34,7 +34,7 @@ from dagster import DagsterInstance
 from vidpipe_dagster.domain import Brief, BriefLimits, InvalidBrief, InvalidInput, parse_brief
 from vidpipe_dagster.media.audio import probe_audio
 from vidpipe_dagster.partitions import projects_partitions, register_project
-from vidpipe_dagster.resources.inbox import GcsInbox, Inbox, LocalInbox, RefusedFile
+from vidpipe_dagster.resources.inbox import GcsInbox, Inbox, LocalInbox, Outcome, RefusedFile
 from vidpipe_dagster.resources.objects import validate_key
 from vidpipe_dagster.resources.storage import BlobStore, ObjectAlreadyExists, ObjectMissing, file_sha256
 
@@ -279,7 +279,7 @@ def _take(instance: DagsterInstance, store: BlobStore, inbox: Inbox, name: str, 
     return store_submission(instance, store, submission, limits)
 
 
-def _settle(inbox: Inbox, name: str, outcome: str, log: logging.Logger, reason: str | None = None) -> None:
+def _settle(inbox: Inbox, name: str, outcome: Outcome, log: logging.Logger, reason: str | None = None) -> None:
     if reason is not None:
         reason = reason.encode("utf-8", "backslashreplace").decode()[:MAX_REASON_CHARS]
     try:
