@@ -18,8 +18,11 @@ from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, MetadataValue
 from pydantic import BaseModel, Field, model_validator
 
 from vidpipe_dagster.domain import StoredArtifact
+from vidpipe_dagster.log_context import get_logger
 from vidpipe_dagster.resources.ledger import AttemptLedger, AttemptStatus
 from vidpipe_dagster.resources.storage import BlobStore
+
+log = get_logger(__name__)
 
 MANIFEST_URI = "vidpipe/manifest_uri"
 ATTEMPT = "vidpipe/attempt"
@@ -92,30 +95,50 @@ def commit_artifact(
     """Store one new attempt of (asset, partition) and return its manifest.
 
     `before_publish` runs after the objects are uploaded and before the manifest makes the attempt
-    visible; a lease check there keeps a worker that lost its project lease from publishing."""
+    visible; a lease check there keeps a worker that lost its project lease from publishing. An
+    attempt that fails on the way is abandoned: what it uploaded is removed, and what could not
+    be is left in the ledger for `garbage.collect_garbage`."""
     attempt = ledger.allocate(asset, partition, run_id)
-    objects = {
-        name: store.put_file(
-            object_key(asset, partition, attempt, name), path, mimetypes.guess_type(name)[0]
-        )
-        for name, path in pending.files.items()
-    }
-    if before_publish is not None:
-        before_publish()
+    keys = {name: object_key(asset, partition, attempt, name) for name in pending.files}
     key = manifest_key(asset, partition, attempt)
-    artifact = StoredArtifact(
-        asset=asset,
-        partition=partition,
-        attempt=attempt,
-        objects=objects,
-        data=pending.data,
-        facts=pending.facts,
-        upstream=pending.upstream,
-        manifest_uri=store.uri(key),
-    )
-    store.put_bytes(key, artifact.model_dump_json(indent=2).encode(), "application/json")
-    ledger.update(asset, partition, attempt, AttemptStatus.STORED, uri=artifact.manifest_uri)
+    # Recorded before the first upload, so that even a worker killed outright leaves a list.
+    ledger.update(asset, partition, attempt, AttemptStatus.ALLOCATED, objects=[*keys.values(), key])
+    try:
+        objects = {name: store.put_file(keys[name], path, mimetypes.guess_type(name)[0]) for name, path in pending.files.items()}
+        if before_publish is not None:
+            before_publish()
+        artifact = StoredArtifact(
+            asset=asset,
+            partition=partition,
+            attempt=attempt,
+            objects=objects,
+            data=pending.data,
+            facts=pending.facts,
+            upstream=pending.upstream,
+            manifest_uri=store.uri(key),
+        )
+        store.put_bytes(key, artifact.model_dump_json(indent=2).encode(), "application/json")
+        ledger.update(asset, partition, attempt, AttemptStatus.STORED, uri=artifact.manifest_uri)
+    except BaseException as exc:
+        abandon_attempt(store, ledger, asset, partition, attempt, [*keys.values(), key], f"not published: {type(exc).__name__}: {exc}")
+        raise
     return artifact
+
+
+def abandon_attempt(store: BlobStore, ledger: AttemptLedger, asset: str, partition: str, attempt: int, keys: list[str], reason: str) -> list[str]:
+    """Mark an attempt abandoned and remove its objects; return the keys that could not be removed
+    (they stay in the ledger for the next collection). Raises nothing: it runs on the way out of a failure."""
+    left = []
+    for stored_key in keys:
+        try:
+            store.delete(stored_key)
+        except Exception:  # storage unreachable: the ledger keeps the key for later
+            left.append(stored_key)
+    try:
+        ledger.update(asset, partition, attempt, AttemptStatus.ABANDONED, objects=left, note=reason[:1000])
+    except Exception as exc:  # the database too: the attempt stays allocated, and is found dead later
+        log.warning("could not mark attempt %s of %s[%s] abandoned: %s", attempt, asset, partition, exc)
+    return left
 
 
 def read_manifest(store: BlobStore, asset: str, partition: str, attempt: int) -> StoredArtifact:

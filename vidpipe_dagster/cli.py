@@ -15,6 +15,7 @@ import urllib.error
 from dagster_graphql import DagsterGraphQLClientError
 
 from vidpipe_dagster.domain import InvalidInput, parse_brief, scene_key, validate_project_id
+from vidpipe_dagster.garbage import GC_GRACE_SECONDS, collect_garbage
 from vidpipe_dagster.resources import resource_from_environment, vidpipe_home
 
 SAMPLE_BRIEF = "lighthouse.json"
@@ -93,14 +94,21 @@ def _pools(args: argparse.Namespace) -> int:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    source = Path(args.brief)
-    brief = parse_brief(source.read_text())
-    if brief.audio and not brief.audio.startswith("gs://") and not Path(brief.audio).is_absolute():
-        # The daemon reads the brief from the inbox, not from here: name the audio absolutely.
-        brief = brief.model_copy(update={"audio": str((source.resolve().parent / brief.audio).resolve())})
-    inbox = resource_from_environment("inbox").open()
-    where = inbox.deliver(f"{brief.project_id}.json", brief.model_dump_json(indent=2).encode())
+    from vidpipe_dagster.intake import deliver_brief
+
+    inbox = resource_from_environment("inbox")
+    brief, where = deliver_brief(Path(args.brief), inbox.open(), inbox.limits())
     print(f"project {brief.project_id}: brief dropped into {where}; the inbox sensor starts it")
+    return 0
+
+
+def _gc(args: argparse.Namespace) -> int:
+    from dagster import DagsterInstance
+
+    prepare_dagster_home()
+    with DagsterInstance.get() as instance:
+        report = collect_garbage(instance, resource_from_environment("ledger"), resource_from_environment("blob_store").open(), args.grace_seconds)
+    print("\n".join(report.lines()))
     return 0
 
 
@@ -217,6 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     command("stop", _stop, "stop a project: terminate its runs and pause sequencing").add_argument("project")
     command("resume", _resume, "let the sequencer carry on with a stopped project").add_argument("project")
     command("ui", _ui, "print the URL of the asset graph in the Dagster UI")
+    gc = command("gc", _gc, "abandon attempts whose run died unpublished; remove abandoned objects older than the grace period")
+    gc.add_argument(
+        "--grace-seconds", type=int, default=GC_GRACE_SECONDS,
+        help="leave objects of attempts younger than this (env VIDPIPE_GC_GRACE_SECONDS, default a day)",
+    )
     command("pools", _pools, "apply VIDPIPE_*_MODEL_SLOTS to the instance and show each model pool's limit")
     return parser
 

@@ -80,6 +80,7 @@ class Brief(_Strict):
     aspect_ratio: AspectRatio = "16:9"
     audio: str | None = Field(
         default=None,
+        max_length=1024,
         description=(
             "Path or gs:// URI of an audio track to time scenes by and mux. The scenes are cut at its "
             "phrases and cover the whole track, so their number comes from the track and scene_count "
@@ -91,7 +92,7 @@ class Brief(_Strict):
         default=True,
         description="When a scene is regenerated, regenerate the scenes after it in turn.",
     )
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
 
     @model_validator(mode="after")
     def _hints_fit(self) -> Brief:
@@ -118,7 +119,9 @@ def parse_json_model(
     if isinstance(raw, (str, bytes)):
         try:
             raw = json.loads(raw)
-        except json.JSONDecodeError as exc:
+        except RecursionError:
+            raise error(f"{what} is not valid JSON: it nests too deeply") from None
+        except ValueError as exc:  # also text that is not UTF-8, and integers of thousands of digits
             raise error(f"{what} is not valid JSON: {exc}") from None
     if not isinstance(raw, Mapping):
         raise error(f"{what} must be a JSON object, got {type(raw).__name__}")
@@ -131,6 +134,20 @@ def parse_json_model(
 def parse_brief(raw: str | bytes | Mapping[str, Any]) -> Brief:
     """Parse a brief from JSON text or a dict, with an error that names every bad field."""
     return parse_json_model(raw, Brief, "brief", InvalidBrief)
+
+
+class BriefLimits(_Strict):
+    """What intake takes beyond a valid brief: how big a brief file and its name may be, how big
+    its audio track, where a `gs://` track may come from, and how often intake tries again when
+    vidpipe's own storage or database fails."""
+
+    max_brief_bytes: int = Field(default=1_000_000, ge=1)
+    max_name_bytes: int = Field(default=200, ge=1)
+    max_audio_bytes: int = Field(default=200_000_000, ge=1)
+    audio_sources: tuple[str, ...] = Field(
+        default=(), description="gs://bucket/prefix URIs a brief's audio may name (besides the inbox's own)."
+    )
+    max_tries: int = Field(default=5, ge=1)
 
 
 class Character(_Strict):

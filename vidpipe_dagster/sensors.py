@@ -1,9 +1,11 @@
 """Sensors: briefs in the inbox become projects, and projects advance scene by scene.
 
-Both sensors keep no state of their own beyond what Dagster stores (run keys, the event log) and
-our database (paused projects), so any number of daemons can run them and a restart loses nothing.
+Both sensors keep no state of their own beyond what Dagster stores (run keys, the event log, a
+cursor) and our database (paused projects), so any number of daemons can run them and a restart
+loses nothing.
 """
 
+import json
 import os
 
 from dagster import (
@@ -20,8 +22,8 @@ from dagster import (
 )
 
 from vidpipe_dagster.artifacts import load_materialized, split_partition
-from vidpipe_dagster.domain import Brief, InvalidInput, Storyboard
-from vidpipe_dagster.intake import store_brief
+from vidpipe_dagster.domain import Brief, Storyboard
+from vidpipe_dagster.intake import take_briefs
 from vidpipe_dagster.jobs import final_cut_job, project_setup_job, scene_job
 from vidpipe_dagster.partitions import PROJECT_TAG, projects_partitions, scene_partition_key
 from vidpipe_dagster.resources.controls import ProjectControls
@@ -31,10 +33,6 @@ from vidpipe_dagster.sequencing import NextStep, ProjectProgress, next_step
 
 # How often the daemon evaluates the sensors; a studio that wants briefs picked up faster lowers it.
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("VIDPIPE_SENSOR_INTERVAL_SECONDS", "10"))
-
-# Briefs taken per tick: a burst of drops is worked through over a few ticks, each tick staying
-# well inside the daemon's sensor timeout.
-BRIEFS_PER_TICK = 20
 
 IN_FLIGHT = [
     DagsterRunStatus.QUEUED,
@@ -53,26 +51,14 @@ IN_FLIGHT = [
     description="Turns each brief dropped into the inbox into a project and starts it; rejects bad ones with a reason file.",
 )
 def inbox_sensor(context: SensorEvaluationContext, inbox: InboxResource, blob_store: BlobStoreResource) -> SensorResult:
-    box, store = inbox.open(), blob_store.open()
-    projects, runs = [], []
-    for name in box.waiting()[:BRIEFS_PER_TICK]:
-        try:
-            brief = store_brief(context.instance, store, box.read(name), base_dir=box.local_folder())
-        except InvalidInput as exc:
-            where = box.settle(name, "rejected", reason=str(exc))
-            context.log.warning(f"rejected {name}: {exc} (moved to {where})")
-            continue
-        except Exception as exc:  # storage unreachable, say: leave the brief for the next tick
-            context.log.exception(f"could not read {name} from {box.location}; will try again: {exc}")
-            continue
-        projects.append(brief.project_id)
-        # The run key makes a brief start one run however often it is seen.
-        runs.append(RunRequest(run_key=f"brief:{brief.project_id}", partition_key=brief.project_id, tags={PROJECT_TAG: brief.project_id}))
-        box.settle(name, "accepted")
-        context.log.info(f"accepted {name} as project {brief.project_id}")
+    # The cursor counts the tries of briefs kept waiting by a failure of our own storage.
+    tick = take_briefs(context.instance, blob_store.open(), inbox.open(), inbox.limits(), json.loads(context.cursor or "{}"), context.log)
+    projects = [brief.project_id for brief in tick.accepted]
     return SensorResult(
-        run_requests=runs,
+        # The run key makes a brief start one run however often it is seen.
+        run_requests=[RunRequest(run_key=f"brief:{project}", partition_key=project, tags={PROJECT_TAG: project}) for project in projects],
         dynamic_partitions_requests=[projects_partitions.build_add_request(projects)] if projects else [],
+        cursor=json.dumps(tick.failures),
     )
 
 

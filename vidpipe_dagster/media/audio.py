@@ -43,6 +43,16 @@ def audio_duration(path: Path) -> float:
     return seconds
 
 
+def probe_audio(path: Path) -> None:
+    """`MediaError` unless `path` holds an audio stream whose first frame decodes to samples: the
+    check intake can afford for any file (decoding a whole long track is the storyboard's job)."""
+    with open_stream(path, "audio") as (container, stream):
+        for frame in container.decode(stream):
+            if frame.samples:
+                return
+    raise MediaError(f"{Path(path).name} has an empty audio stream")
+
+
 def decode_mono(path: Path, rate: int) -> np.ndarray:
     """The first audio stream of `path` as mono float32 samples in -1..1 at `rate` Hz."""
     resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)

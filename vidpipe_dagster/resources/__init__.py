@@ -50,6 +50,16 @@ def model_resources(backend: str) -> dict[str, Any]:
     raise ValueError(f"VIDPIPE_MODEL_BACKEND={backend!r}: choose one of {', '.join(MODEL_BACKENDS)}")
 
 
+def inbox_resource(home: Path) -> InboxResource:
+    limits = {
+        field: EnvVar.int(name)
+        for field, name in (("max_brief_bytes", "VIDPIPE_BRIEF_MAX_BYTES"), ("max_audio_bytes", "VIDPIPE_AUDIO_MAX_BYTES"))
+        if os.environ.get(name)
+    }
+    sources = [source.strip() for source in os.environ.get("VIDPIPE_AUDIO_SOURCES", "").split(",") if source.strip()]
+    return InboxResource(url=_setting("VIDPIPE_INBOX_URL", str(home / "inbox")), audio_sources=sources, **limits)
+
+
 def build_resources() -> dict[str, Any]:
     # Imported here: the IO manager depends on the resources defined in this package.
     from vidpipe_dagster.io_manager import AttemptIOManager
@@ -71,7 +81,7 @@ def build_resources() -> dict[str, Any]:
         "blob_store": blob_store,
         "ledger": ledger,
         "workspace": workspace,
-        "inbox": InboxResource(url=_setting("VIDPIPE_INBOX_URL", str(home / "inbox"))),
+        "inbox": inbox_resource(home),
         "controls": ProjectControls(database_url=database_url),
         "lease": lease,
         "io_manager": AttemptIOManager(blob_store=blob_store, ledger=ledger, workspace=workspace, lease=lease),

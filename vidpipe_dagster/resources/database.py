@@ -63,3 +63,15 @@ def _ensure_schema(engine: Engine) -> None:
             # Two workers starting together would otherwise race on CREATE TABLE.
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _SCHEMA_LOCK_ID})
         METADATA.create_all(connection, checkfirst=True)
+        _add_new_columns(connection)
+
+
+def _add_new_columns(connection: sa.Connection) -> None:
+    """Give a database made by an earlier vidpipe the (nullable) columns added since."""
+    inspector = sa.inspect(connection)
+    for table in METADATA.sorted_tables:
+        existing = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in existing:
+                kind = column.type.compile(dialect=connection.dialect)
+                connection.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))

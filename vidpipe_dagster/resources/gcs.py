@@ -21,7 +21,7 @@ from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from vidpipe_dagster.domain import StoredObject
-from vidpipe_dagster.resources.storage import ObjectAlreadyExists, ObjectMissing, validate_key
+from vidpipe_dagster.resources.objects import ObjectAlreadyExists, ObjectMissing, validate_key
 
 # Objects above 8 MiB go up as resumable uploads in chunks of this size (GCS wants a multiple of
 # 256 KiB); a chunk is held in memory while it is sent, so it bounds an upload's memory.
@@ -129,3 +129,10 @@ class GcsBlobStore:
             return self._bucket.blob(self._name(key)).download_as_bytes(retry=self.retry)
         except NotFound:
             raise ObjectMissing(self.uri(key)) from None
+
+    def delete(self, key: str) -> bool:
+        try:
+            self._bucket.blob(self._name(key)).delete(retry=self.retry)
+        except NotFound:
+            return False
+        return True

@@ -24,6 +24,8 @@ class AttemptStatus(StrEnum):
     STORED = "stored"
     ACCEPTED = "accepted"
     REJECTED = "rejected"
+    # Never to be published: its step failed or its run died between allocation and publishing.
+    ABANDONED = "abandoned"
 
 
 attempt_counters = sa.Table(
@@ -45,6 +47,9 @@ attempt_log = sa.Table(
     sa.Column("uri", sa.Text),
     sa.Column("scores", sa.Text),
     sa.Column("note", sa.Text),
+    # The keys this attempt writes, recorded before its first upload; of an abandoned attempt,
+    # those that may still be in storage.
+    sa.Column("objects", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
@@ -59,6 +64,7 @@ class AttemptRecord(BaseModel):
     uri: str | None = None
     scores: dict[str, Any] = Field(default_factory=dict)
     note: str | None = None
+    objects: list[str] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
 
@@ -107,6 +113,7 @@ class AttemptLedger(ConfigurableResource):
         uri: str | None = None,
         scores: dict[str, Any] | None = None,
         note: str | None = None,
+        objects: list[str] | None = None,
         connection: sa.Connection | None = None,
     ) -> None:
         """Record an attempt's new status (and its URI, scores or a note when given).
@@ -119,6 +126,8 @@ class AttemptLedger(ConfigurableResource):
             values["scores"] = json.dumps(scores, sort_keys=True)
         if note is not None:
             values["note"] = note
+        if objects is not None:
+            values["objects"] = json.dumps(objects)
         statement = (
             attempt_log.update()
             .where(
@@ -146,7 +155,23 @@ class AttemptLedger(ConfigurableResource):
         query = query.order_by(attempt_log.c.partition, attempt_log.c.attempt)
         with self.engine.connect() as connection:
             rows = connection.execute(query).mappings().all()
-        return [
-            AttemptRecord(**{**row, "scores": json.loads(row["scores"]) if row["scores"] else {}})
-            for row in rows
-        ]
+        return [_record(row) for row in rows]
+
+    def with_status(self, status: AttemptStatus) -> list[AttemptRecord]:
+        """Every attempt of every asset in `status` (the few in flight or left for clean-up)."""
+        query = sa.select(attempt_log).where(attempt_log.c.status == status).order_by(attempt_log.c.created_at)
+        with self.engine.connect() as connection:
+            return [_record(row) for row in connection.execute(query).mappings()]
+
+
+def _record(row: Any) -> AttemptRecord:
+    return AttemptRecord(
+        **{
+            **row,
+            "scores": json.loads(row["scores"]) if row["scores"] else {},
+            "objects": json.loads(row["objects"]) if row["objects"] else [],
+            # SQLite hands back the UTC times it was given without their zone.
+            "created_at": row["created_at"].replace(tzinfo=row["created_at"].tzinfo or UTC),
+            "updated_at": row["updated_at"].replace(tzinfo=row["updated_at"].tzinfo or UTC),
+        }
+    )

@@ -18,22 +18,9 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from vidpipe_dagster.domain import StoredObject
+from vidpipe_dagster.resources.objects import ObjectAlreadyExists, ObjectMissing, validate_key
 
 CHUNK_BYTES = 1024 * 1024
-
-
-class ObjectAlreadyExists(FileExistsError):
-    """A create-only write found the key taken (HTTP 412 on GCS): nothing was overwritten."""
-
-    def __init__(self, uri: str):
-        super().__init__(f"{uri} already exists; objects are never overwritten")
-        self.uri = uri
-
-
-class ObjectMissing(FileNotFoundError):
-    def __init__(self, uri: str):
-        super().__init__(f"{uri} does not exist")
-        self.uri = uri
 
 
 class BlobStore(Protocol):
@@ -53,12 +40,9 @@ class BlobStore(Protocol):
 
     def uri(self, key: str) -> str: ...
 
-
-def validate_key(key: str) -> str:
-    parts = key.split("/")
-    if not key or key.startswith("/") or any(part in ("", ".", "..") for part in parts):
-        raise ValueError(f"object key {key!r} is not a clean relative path")
-    return key
+    def delete(self, key: str) -> bool:
+        """Remove `key` (an abandoned attempt's object); False when it was not there."""
+        ...
 
 
 def copy_with_sha256(source: BinaryIO, destination: BinaryIO) -> tuple[int, str]:
@@ -131,6 +115,13 @@ class LocalBlobStore:
         if not source.is_file():
             raise ObjectMissing(self.uri(key))
         return source.read_bytes()
+
+    def delete(self, key: str) -> bool:
+        try:
+            self._path(key).unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
 
 class BlobStoreResource(ConfigurableResource):

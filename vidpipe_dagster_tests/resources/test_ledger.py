@@ -84,3 +84,20 @@ def test_workers_starting_together_on_an_empty_database_all_come_up(database_url
         attempts = list(pool.map(first_allocation, range(workers)))
 
     assert sorted(attempts) == list(range(1, workers + 1))
+
+
+def test_a_ledger_made_before_attempts_recorded_their_objects_gains_the_column(database_url):
+    engine = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg2://"))
+    with engine.begin() as connection:  # the table as the previous release created it
+        connection.execute(sa.text(
+            "CREATE TABLE vidpipe_attempts (asset VARCHAR(255), partition VARCHAR(255), attempt INTEGER, status VARCHAR(16) NOT NULL, "
+            "run_id VARCHAR(64), uri TEXT, scores TEXT, note TEXT, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL, "
+            "PRIMARY KEY (asset, partition, attempt))"
+        ))
+    engine.dispose()
+    ledger = AttemptLedger(database_url=database_url)
+
+    attempt = ledger.allocate("storyboard", "old-film", "run-1")
+    ledger.update("storyboard", "old-film", attempt, AttemptStatus.ABANDONED, objects=["projects/old-film/storyboard/attempt-001.json"])
+
+    assert [r.objects for r in ledger.with_status(AttemptStatus.ABANDONED)] == [["projects/old-film/storyboard/attempt-001.json"]]
