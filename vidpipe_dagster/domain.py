@@ -17,9 +17,12 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    computed_field,
     field_validator,
     model_validator,
 )
+
+from vidpipe_dagster.creative.rubric import CATEGORY_WEIGHTS, Category, Grade, Verdict, fill_thresholds, rubric_score, verdict_for
 
 PROJECT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 SCENE_DURATIONS: tuple[int, ...] = (4, 6, 8)
@@ -28,6 +31,9 @@ MAX_SCENES = 99
 ProjectId = Annotated[str, StringConstraints(pattern=PROJECT_ID_RE.pattern)]
 SceneDuration = Literal[4, 6, 8]
 AspectRatio = Literal["16:9", "9:16"]
+Resolution = Literal["720p", "1080p"]
+#: Short side in pixels of each resolution; 360p is the `local` backend's quick default, not offered to briefs.
+RESOLUTION_SHORT_SIDE: dict[str, int] = {"360p": 360, "720p": 720, "1080p": 1080}
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -66,6 +72,40 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class QualityOverride(_Strict):
+    """Quality thresholds set by one layer (environment, brief, launchpad); unset ones come from below."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    accept: float | None = Field(default=None, ge=0, le=1, description="An attempt scoring at least this is accepted at once.")
+    pass_: float | None = Field(default=None, ge=0, le=1, alias="pass", description="A best-of at least this meets the bar.")
+    major: float | None = Field(default=None, ge=0, le=1, description="Below this an attempt fails and is never used unless forced.")
+    max_attempts: int | None = Field(default=None, ge=1, le=10, description="Attempts per clip and per keyframe.")
+
+
+class QualityThresholds(_Strict):
+    """The thresholds in force for one step: defaults, then environment, brief and launchpad overrides."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    accept: float = Field(ge=0, le=1)
+    pass_: float = Field(ge=0, le=1, alias="pass")
+    major: float = Field(ge=0, le=1)
+    max_attempts: int = Field(ge=1, le=10)
+
+    @classmethod
+    def resolve(cls, *layers: QualityOverride | None) -> QualityThresholds:
+        """Later layers win; contradicting bars are refused with `InvalidInput` naming the fields."""
+        try:
+            values = fill_thresholds([layer.model_dump(by_alias=True) for layer in layers if layer is not None])
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        return cls.model_validate(values)
+
+    def verdict(self, score: float) -> Verdict:
+        return verdict_for(score, accept=self.accept, pass_=self.pass_, major=self.major)
+
+
 class Brief(_Strict):
     """The validated request for one project."""
 
@@ -86,7 +126,15 @@ class Brief(_Strict):
             "is not used; the final cut ends with the track."
         ),
     )
-    max_attempts: int = Field(default=3, ge=1, le=10)
+    quality: QualityOverride | None = Field(
+        default=None, description="Quality thresholds for this project: accept, pass, major, max_attempts."
+    )
+    resolution: Resolution | None = Field(
+        default=None, description="Picture size of clips and cut; the model backend's default (720p for vertex) if unset."
+    )
+    keep_model_audio: bool = Field(
+        default=False, description="With an audio track, mix the video model's own sound under it instead of dropping it."
+    )
     regenerate_later_scenes: bool = Field(
         default=True,
         description="When a scene is regenerated, regenerate the scenes after it in turn.",
@@ -222,13 +270,47 @@ class ModelCall(BaseModel):
     usage: dict[str, float] = Field(default_factory=dict)
 
 
-class JudgeVerdict(BaseModel):
-    """The quality judge's opinion of one clip: a 0..1 score, per-category scores, a correction."""
+Department = Literal["director", "cinematographer", "gaffer", "script_supervisor", "costume", "production_design"]
+Severity = Literal["critical", "major", "minor"]
 
-    score: float = Field(ge=0.0, le=1.0)
-    categories: dict[str, float] = Field(default_factory=dict)
-    correction: str = ""
+
+class JudgeIssue(BaseModel):
+    """One problem the judge saw, for the department that can fix it."""
+
+    department: Department
+    category: Category
+    severity: Severity
+    description: str
+    timestamp_s: float | None = Field(default=None, ge=0, description="Where in the clip; None for a still image.")
+    location_in_frame: str | None = None
+    suggested_fix: str
+
+
+class JudgeVerdict(BaseModel):
+    """The quality judge's opinion of one clip or keyframe: a grade per rubric category, issues,
+    and a rule for later scenes. The score is computed from the grades (`creative.rubric`), never
+    taken from the judge."""
+
+    grades: dict[Category, Grade]
+    issues: list[JudgeIssue] = Field(default_factory=list)
+    feedback: str = ""
+    rule_suggestion: str | None = Field(
+        default=None, description="A systemic rule for every later prompt and judge (not scene-specific)."
+    )
     call: ModelCall
+
+    @field_validator("grades")
+    @classmethod
+    def _every_category(cls, grades: dict[str, str]) -> dict[str, str]:
+        missing = [name for name in CATEGORY_WEIGHTS if name not in grades]
+        if missing:
+            raise ValueError(f"no grade for {', '.join(missing)}")
+        return grades
+
+    @computed_field
+    @property
+    def score(self) -> float:
+        return rubric_score(self.grades)
 
 
 # --- What is stored --------------------------------------------------------------------------

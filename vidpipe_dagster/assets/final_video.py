@@ -1,6 +1,7 @@
 from dagster import AssetExecutionContext, asset
 
 from vidpipe_dagster.artifacts import PendingArtifact, split_partition
+from vidpipe_dagster.assets.judging import thresholds_for
 from vidpipe_dagster.assets.common import asset_step, fetch, fetch_audio, image_markdown, in_project, lineage
 from vidpipe_dagster.domain import Brief, InvalidInput, StoredArtifact, Storyboard
 from vidpipe_dagster.log_context import get_logger
@@ -10,8 +11,8 @@ from vidpipe_dagster.media.ffmpeg import mux_audio, stitch
 from vidpipe_dagster.media.frames import first_frame
 from vidpipe_dagster.media.probe import probe
 from vidpipe_dagster.partitions import projects_partitions
-from vidpipe_dagster.quality import QualityThresholds
 from vidpipe_dagster.resources.ledger import AttemptLedger, AttemptRecord
+from vidpipe_dagster.resources.quality_policy import QualityConfig, QualityPolicy
 from vidpipe_dagster.resources.storage import BlobStoreResource
 from vidpipe_dagster.resources.workspace import WorkspaceResource
 
@@ -43,6 +44,7 @@ def final_video(
     scene_clip: dict[str, StoredArtifact],
     blob_store: BlobStoreResource,
     ledger: AttemptLedger,
+    quality_policy: QualityPolicy,
     workspace: WorkspaceResource,
 ) -> PendingArtifact:
     """Every accepted clip of the project, stitched in storyboard order (and muxed with the brief's
@@ -75,7 +77,8 @@ def final_video(
             thumbnails.append((f"scene {key}", thumbnail))
         sheet = contact_sheet(thumbnails, directory / "contact_sheet.png")
         scores = attempt_scores(ledger.attempts("scene_clip", partition_prefix=f"{request.project_id}|"), board.scene_keys, clips)
-        chart = score_chart(scores, QualityThresholds().min_judge_score, directory / "scores.png")
+        accept_bar = thresholds_for(quality_policy, request, QualityConfig()).accept
+        chart = score_chart(scores, accept_bar, directory / "scores.png")
         facts = probe(cut)
         log.info("final cut: %d scenes, %.2f s", len(clips), facts.duration_s)
         context.add_output_metadata(
