@@ -45,6 +45,11 @@ class InvalidBrief(InvalidInput):
     pass
 
 
+class OutputInvalid(ValueError):
+    """A model's answer did not validate; the message names every problem (and earns the model one
+    corrective turn)."""
+
+
 def validate_project_id(project_id: str) -> str:
     """Refuse anything that is not a slug before it reaches a partition key or an object path."""
     if not isinstance(project_id, str) or not PROJECT_ID_RE.fullmatch(project_id):
@@ -181,33 +186,140 @@ def parse_brief(raw: str | bytes | Mapping[str, Any]) -> Brief:
     return parse_json_model(raw, Brief, "brief", InvalidBrief)
 
 
+SubjectId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,40}$")]
+TransitionIn = Literal["cut", "continuous"]
+Intensity = Literal["low", "medium", "high", "extreme"]
+Tempo = Literal["slow", "moderate", "fast", "very_fast"]
+
+
 class Character(_Strict):
-    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,40}$")]
+    """A character and the traits that must never drift (the costume and makeup department's sheet)."""
+
+    id: SubjectId
     name: str
-    description: str
+    description: str = ""
+    age: str = ""
+    build: str = ""
+    face: str = ""
+    hair: str = ""
+    wardrobe: str = ""
+    accessories: list[str] = Field(default_factory=list)
 
 
 class Location(_Strict):
-    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,40}$")]
+    """A place as the production designer locks it: its look, its weather and its motivated light."""
+
+    id: SubjectId
     name: str
-    description: str
+    description: str = ""
+    time_of_day: str = ""
+    weather: str = ""
+    palette: list[str] = Field(default_factory=list)
+    key_elements: list[str] = Field(default_factory=list)
+    light_sources: list[str] = Field(default_factory=list, description="The motivated sources of light in the place.")
+
+
+class EmotionalArc(_Strict):
+    beginning: str
+    middle: str
+    end: str
+
+
+class Vision(_Strict):
+    """The director's vision of the whole film, written before the storyboard."""
+
+    visual_style: str = ""
+    palette: list[str] = Field(default_factory=list)
+    arc: EmotionalArc | None = None
+
+
+class DirectorVision(_Strict):
+    """What the director's step answers: the vision plus the cast and the places, fully described."""
+
+    title: str
+    logline: str
+    vision: Vision
+    characters: list[Character]
+    locations: list[Location] = Field(min_length=1)
+
+
+class Lighting(_Strict):
+    """The gaffer's plan for one scene; every light is motivated by something in the place."""
+
+    key_light: str
+    quality: str = ""
+    colour_temperature: str = ""
+    motivated_sources: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        # Storyboards written before lighting had a structure said it in one phrase.
+        return {"key_light": value} if isinstance(value, str) else value
+
+    def __str__(self) -> str:
+        parts = [self.key_light, self.quality, self.colour_temperature]
+        return ", ".join(part for part in parts if part)
+
+
+class MusicCue(_Strict):
+    """The music under a scene, from the phrase analysis of the brief's track."""
+
+    section: str
+    mood: str = ""
+    intensity: Intensity = "medium"
+    tempo: Tempo = "moderate"
+
+
+class StateChange(_Strict):
+    """One thing a scene changes about a character or a place, that later scenes must keep."""
+
+    subject: SubjectId = Field(description="id of the character or location that changes")
+    aspect: str = Field(min_length=1, description="what changes, e.g. 'clothes', 'hair', 'injury', 'props', 'smoke'")
+    value: str = Field(min_length=1, description="how it looks now, e.g. 'soaked through and dripping'")
 
 
 class Scene(_Strict):
     number: int = Field(ge=1, le=MAX_SCENES)
     duration_s: SceneDuration
     description: str
+    mood: str = ""
+    intensity: Intensity = "medium"
+    tempo: Tempo = "moderate"
     shot_type: str
     camera_angle: str
     camera_movement: str
-    lighting: str
+    composition: str = ""
+    lighting: Lighting
+    time_of_day: str = Field(default="", description="When the scene happens; the location's time of day if empty.")
+    weather: str = Field(default="", description="The weather in the scene; the location's weather if empty.")
+    sound: str = ""
+    dialogue: str = ""
     continuity_notes: str = ""
     characters: list[str] = Field(default_factory=list)
+    wardrobe: dict[str, str] = Field(
+        default_factory=dict, description="Character id -> what they wear in this scene, when it differs from their sheet."
+    )
     location: str
+    transition_in: TransitionIn = Field(
+        default="continuous",
+        description="'continuous' opens on the previous clip's last frame; 'cut' opens on a newly drawn keyframe.",
+    )
+    changes: list[StateChange] = Field(default_factory=list, description="What this scene changes, for later scenes.")
+    music: MusicCue | None = None
 
     @property
     def key(self) -> str:
         return scene_key(self.number)
+
+    @property
+    def opens_on_previous_frame(self) -> bool:
+        return self.number > 1 and self.transition_in == "continuous"
+
+    def amended(self, direction: str) -> Scene:
+        """The scene with a user's extra direction added to its description (not replacing it)."""
+        direction = direction.strip()
+        return self.model_copy(update={"description": f"{self.description} {direction}"}) if direction else self
 
 
 class StoryboardMetadata(_Strict):
@@ -217,11 +329,47 @@ class StoryboardMetadata(_Strict):
     aspect_ratio: AspectRatio = "16:9"
 
 
+class Rule(_Strict):
+    """A generation rule in force for a project, with where it came from."""
+
+    text: str = Field(min_length=1)
+    source: Literal["always", "preset", "judge"]
+    preset: str | None = Field(default=None, description="The style or genre preset that brought it in.")
+    scene: int | None = Field(default=None, description="The scene whose judge suggested it.")
+    attempt: int | None = Field(default=None, description="The attempt of that scene whose judge suggested it.")
+
+    @property
+    def provenance(self) -> str:
+        if self.source == "judge":
+            return f"judge, scene {self.scene} attempt {self.attempt}"
+        return f"preset '{self.preset}'" if self.source == "preset" else "always"
+
+
+class StateLine(_Strict):
+    """What a character or place looks like now, since which scene."""
+
+    subject: str
+    aspect: str
+    value: str
+    since_scene: int = Field(ge=1)
+
+
+class Continuity(_Strict):
+    """The continuity record after a scene: the state of every character and place, and the rules in
+    force. Scene N+1 reads scene N's record the way it reads scene N's last frame."""
+
+    after_scene: int = Field(ge=0, description="0: before the first scene.")
+    state: list[StateLine] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
+
+
 class Storyboard(_Strict):
     metadata: StoryboardMetadata
+    vision: Vision = Field(default_factory=Vision)
     characters: list[Character]
     locations: list[Location] = Field(min_length=1)
     scenes: list[Scene] = Field(min_length=1)
+    rules: list[Rule] = Field(default_factory=list, description="The rules in force from the first scene on.")
 
     @model_validator(mode="after")
     def _consistent(self) -> Storyboard:
@@ -236,6 +384,14 @@ class Storyboard(_Strict):
                 raise ValueError(f"scene {scene.number} names unknown characters {sorted(unknown)}")
             if scene.location not in location_ids:
                 raise ValueError(f"scene {scene.number} names unknown location {scene.location!r}")
+            absent = set(scene.wardrobe) - set(scene.characters)
+            if absent:
+                raise ValueError(f"scene {scene.number}: wardrobe names characters not in the scene {sorted(absent)}")
+            strangers = {change.subject for change in scene.changes} - set(scene.characters) - {scene.location}
+            if strangers:
+                raise ValueError(
+                    f"scene {scene.number}: changes name {sorted(strangers)}, who are neither in the scene nor its location"
+                )
         return self
 
     @property
@@ -364,3 +520,5 @@ class MediaFacts(BaseModel):
     pixel_format: str
     has_audio: bool = False
     audio_codec: str | None = None
+    audio_channels: int | None = None
+    audio_sample_rate: int | None = None

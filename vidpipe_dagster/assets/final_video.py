@@ -64,10 +64,12 @@ def final_video(
         local_clips = [fetch(store, clip, "clip.mp4", directory) for clip in clips]
         cut = directory / "final.mp4"
         if request.audio:
-            silent = directory / "silent.mp4"
-            stitch(local_clips, silent, workdir=directory)
+            stitched = directory / "stitched.mp4"
+            stitch(local_clips, stitched, workdir=directory)
             # The scenes run up to 2 s past the track (timing.picture_length): the cut ends with it.
-            mux_audio(silent, fetch_audio(store, request, directory), cut)
+            # The track wins; the clips' own sound stays under it only if the brief asks.
+            keep = request.keep_model_audio and probe(stitched).has_audio
+            mux_audio(stitched, fetch_audio(store, request, directory), cut, keep_video_audio=keep)
         else:
             stitch(local_clips, cut, workdir=directory)
         thumbnails = []

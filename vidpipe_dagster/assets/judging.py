@@ -63,6 +63,7 @@ def chart_metadata(report: QualityReport, attempts: int) -> dict[str, MetadataVa
 @dataclass
 class JudgedKeyframe:
     path: Path
+    prompt: str
     report: QualityReport
     rows: list[dict[str, Any]]
     calls: list[ModelCall] = field(default_factory=list)
@@ -107,4 +108,4 @@ def judge_keyframe(
         force=force, attempt=attempt, rewrite=rewriter(text_model, calls),
     )
     rows = [attempt_row(number, each, tried[number - 2].prompt if number > 1 else None) for number, each in enumerate(tried, start=1)]
-    return JudgedKeyframe(path=chosen.result, report=chosen.report, rows=rows, calls=calls)
+    return JudgedKeyframe(path=chosen.result, prompt=chosen.prompt, report=chosen.report, rows=rows, calls=calls)

@@ -20,9 +20,9 @@ _STDERR_TAIL_CHARS = 2000
 
 # veryfast keeps repeated test and preview renders cheap; crf 18 keeps the first and last frames
 # close enough to their keyframes that continuity checks compare like with like.
-_H264 = ("-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p")
+H264 = ("-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p")
 # The index goes first so a browser can start playing before the whole file has arrived.
-_FASTSTART = ("-movflags", "+faststart")
+FASTSTART = ("-movflags", "+faststart")
 # How far a rendered clip's view slides, as a fraction of its width: per second, and at most.
 _DRIFT_PER_S = 0.02
 _MAX_DRIFT = 0.25
@@ -38,7 +38,7 @@ def ffmpeg_executable() -> str:
     return shutil.which("ffmpeg") or imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def _path_arg(path: Path) -> str:
+def path_arg(path: Path) -> str:
     # Absolute, so a name starting with '-' cannot read as an option and 'name:...' cannot read
     # as a protocol.
     return str(Path(path).absolute())
@@ -48,7 +48,7 @@ def _still_input(image: Path, fps: int) -> list[str]:
     # pattern_type none: a '%' in a file name must not be taken for an image-sequence pattern.
     return [
         "-f", "image2", "-pattern_type", "none", "-loop", "1", "-framerate", str(fps),
-        "-i", _path_arg(image),
+        "-i", path_arg(image),
     ]  # fmt: skip
 
 
@@ -101,10 +101,10 @@ def render_clip_args(
         "-map", "[clip]",
         "-frames:v", str(frames),
         "-r", str(fps),
-        *_H264,
-        *_FASTSTART,
+        *H264,
+        *FASTSTART,
         "-an",
-        _path_arg(out),
+        path_arg(out),
     ]  # fmt: skip
 
 
@@ -112,7 +112,7 @@ def concat_list_text(clips: list[Path]) -> str:
     """The concat demuxer's list of `clips`, one `file '...'` line each, in order."""
     lines = []
     for clip in clips:
-        path = _path_arg(clip)
+        path = path_arg(clip)
         if "\n" in path or "\r" in path:
             # The list is line-based: there is no way to write such a name into it.
             raise ValueError(f"clip path {path!r} contains a line break")
@@ -125,24 +125,38 @@ def stitch_args(list_file: Path, out: Path) -> list[str]:
     """Arguments joining the clips named in a concat list without re-encoding them."""
     return [
         "-n",
-        "-f", "concat", "-safe", "0", "-i", _path_arg(list_file),
+        "-f", "concat", "-safe", "0", "-i", path_arg(list_file),
         "-c", "copy",
-        *_FASTSTART,
-        _path_arg(out),
+        *FASTSTART,
+        path_arg(out),
     ]  # fmt: skip
 
 
-def mux_audio_args(video: Path, audio: Path, out: Path) -> list[str]:
-    """Arguments putting `audio` under `video`'s picture; the result ends with the shorter one."""
+# How loud the video model's own sound sits under a music track when both are kept.
+MODEL_AUDIO_UNDER_TRACK = 0.35
+
+
+def mux_audio_args(video: Path, audio: Path, out: Path, *, keep_video_audio: bool = False) -> list[str]:
+    """Arguments putting `audio` under `video`'s picture; the result ends with the shorter one.
+    With `keep_video_audio`, the video's own sound is mixed in under the track instead of dropped."""
+    if keep_video_audio:
+        stereo = "aformat=sample_rates=48000:channel_layouts=stereo"
+        graph = (
+            f"[1:a:0]{stereo}[track];[0:a:0]{stereo},volume={MODEL_AUDIO_UNDER_TRACK}[model];"
+            "[track][model]amix=inputs=2:duration=first:normalize=0[mix]"
+        )
+        sound = ["-filter_complex", graph, "-map", "0:v:0", "-map", "[mix]"]
+    else:
+        sound = ["-map", "0:v:0", "-map", "1:a:0"]
     return [
         "-n",
-        "-i", _path_arg(video),
-        "-i", _path_arg(audio),
-        "-map", "0:v:0", "-map", "1:a:0",
+        "-i", path_arg(video),
+        "-i", path_arg(audio),
+        *sound,
         "-c:v", "copy", "-c:a", "aac",
         "-shortest",
-        *_FASTSTART,
-        _path_arg(out),
+        *FASTSTART,
+        path_arg(out),
     ]  # fmt: skip
 
 
@@ -177,7 +191,7 @@ def run_ffmpeg(args: list[str], purpose: str, timeout_s: float = 600) -> None:
         )
 
 
-def _create(args: list[str], out: Path, purpose: str) -> None:
+def create_output(args: list[str], out: Path, purpose: str) -> None:
     if os.path.lexists(out):
         raise MediaError(f"{purpose}: {out} already exists and will not be replaced")
     try:
@@ -200,7 +214,7 @@ def render_clip(
 ) -> None:
     """Render the clip described by `render_clip_args` to `out`, which must not exist."""
     args = render_clip_args(start_png, end_png, out, duration_s=duration_s, fps=fps, size=size)
-    _create(args, out, f"rendering clip {Path(out).name}")
+    create_output(args, out, f"rendering clip {Path(out).name}")
 
 
 def stitch(clips: list[Path], out: Path, workdir: Path) -> None:
@@ -218,12 +232,13 @@ def stitch(clips: list[Path], out: Path, workdir: Path) -> None:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
         purpose = f"stitching {len(clips)} clips into {Path(out).name}"
-        _create(stitch_args(list_file, out), out, purpose)
+        create_output(stitch_args(list_file, out), out, purpose)
     finally:
         list_file.unlink(missing_ok=True)
 
 
-def mux_audio(video: Path, audio: Path, out: Path) -> None:
-    """Write `video` with `audio` as its soundtrack to `out`, cut to the shorter of the two."""
+def mux_audio(video: Path, audio: Path, out: Path, *, keep_video_audio: bool = False) -> None:
+    """Write `video` with `audio` as its soundtrack to `out`, cut to the shorter of the two (and
+    with the video's own sound mixed under it when `keep_video_audio`)."""
     purpose = f"adding audio {Path(audio).name} to {Path(video).name}"
-    _create(mux_audio_args(video, audio, out), out, purpose)
+    create_output(mux_audio_args(video, audio, out, keep_video_audio=keep_video_audio), out, purpose)

@@ -10,9 +10,12 @@ one nested `VertexSettings` (project, location, credentials, timeouts, retries).
 import or definition load; a client is built for each model-method call.
 
 - `VertexTextModel.write_storyboard`: Gemini with `response_mime_type="application/json"` and a
-  pydantic `response_schema` (`StoryboardDraft`); the answer is normalised (renumbered, durations
-  snapped to 4/6/8 or set from `scene_durations`, ids slugged) and validated as `Storyboard`; an
-  invalid answer gets one corrective turn, then `StoryboardInvalid` names the problem.
+  pydantic `response_schema`: first the director's vision (`VisionDraft`), then the scenes on it,
+  ten per request (`ScenesDraft`, `creative.storyboard`); each answer is validated (numbered,
+  durations snapped to 4/6/8 or set from `scene_durations`, ids checked against the vision); an
+  invalid one gets one corrective turn naming the bad fields, then `StoryboardInvalid`.
+- `VertexTextModel.scene_changes`: Gemini lists what a scene visibly changes (`ChangesDraft`),
+  each change on one present character or the scene's place, for the continuity record.
 - `VertexTextModel.audio_phrases`: the same Gemini model hears the track (an inline audio part: the
   file itself when Gemini reads its type and it is small enough, else a 16 kHz mono WAV copy) and
   answers in `PhrasesAnswer` (`{phrases: [{start_s, label}]}`); the starts are validated, sorted
@@ -27,13 +30,17 @@ import or definition load; a client is built for each model-method call.
 - `VertexVideoModel.clip`: Veo `generate_videos` with the start keyframe as `image` and the end
   keyframe as `last_frame`, duration 4/6/8 s, aspect ratio, negative prompt and seed; the
   long-running operation is polled until done or `operation_timeout_s`; the video comes back inline
-  or, with `output_gcs_uri`, is streamed down from GCS; it is then normalised to the pipeline's
-  frame size and frame rate (H.264, no audio) so clips stitch without re-encoding.
-- `VertexJudge.judge`: Gemini scores the clip (the MP4 inline as a video part; when it is larger
-  than `max_inline_bytes`, evenly sampled frames as JPEG parts; an image file as an image part) on
-  the old system's five categories, 0-10 each, with issues and a prompt correction;
-  `JudgeVerdict.score` is the `JUDGE_WEIGHTS` weighted mean normalised to 0..1 and
-  `JudgeVerdict.categories` holds the five scores normalised to 0..1.
+  or, with `output_gcs_uri`, is streamed down from GCS. Veo 3 is asked for the project's
+  `resolution` and, when the cut keeps it, its own sound (`generate_audio`). The file is stored as
+  Veo made it when it already stitches by stream copy (H.264 yuv420p, the project's size and frame
+  rate, AAC stereo 48 kHz or no sound as the cut needs); otherwise only what differs is redone.
+- `VertexJudge.judge`: Gemini grades the clip (the MP4 inline as a video part; when it is larger
+  than `max_inline_bytes`, evenly sampled frames as JPEG parts; a keyframe as an image part), with
+  the previous scene's last frame and description, on the rubric's five categories (PASS / MINOR /
+  MAJOR / FAIL each), with issues and a rule suggestion; the score is computed from the grades in
+  `creative.rubric`, never taken from the model.
+- `VertexTextModel.rewrite_prompt`: Gemini rewrites a prompt with the judge's fixes applied (plain
+  text); a rewrite that drops part of the prompt is replaced by the deterministic one.
 
 Safety blocks are retried once with `sanitize_prompt(prompt)`, then raise `ModelRefused`. 429 and
 5xx answers back off exponentially with jitter (honouring Retry-After / RetryInfo) for at most
@@ -58,12 +65,7 @@ from vidpipe_dagster.resources.models.vertex_client import (
     VertexTimeout,
     VertexUnavailable,
 )
-from vidpipe_dagster.resources.models.vertex_helpers import (
-    JUDGE_WEIGHTS,
-    sanitize_prompt,
-    snap_duration,
-    weighted_score,
-)
+from vidpipe_dagster.resources.models.vertex_helpers import sanitize_prompt, snap_duration
 from vidpipe_dagster.resources.models.vertex_image import (
     DEFAULT_KEYFRAME_MODEL,
     DEFAULT_REFERENCE_MODEL,
@@ -79,7 +81,6 @@ from vidpipe_dagster.resources.models.vertex_text import (
 from vidpipe_dagster.resources.models.vertex_video import DEFAULT_VIDEO_MODEL, VertexVideoModel
 
 __all__ = [
-    "JUDGE_WEIGHTS",
     "AudioPhrasesInvalid",
     "ModelRefused",
     "StoryboardInvalid",
@@ -96,7 +97,6 @@ __all__ = [
     "sanitize_prompt",
     "snap_duration",
     "vertex_model_resources",
-    "weighted_score",
 ]
 
 

@@ -30,38 +30,6 @@ def image_part(path: Path) -> types.Part:
 
 
 
-def _reference_prompt(subject: Character | Location, storyboard: Storyboard) -> str:
-    style = storyboard.metadata.style
-    if isinstance(subject, Character):
-        return (
-            f"Character reference sheet, {style} style: {subject.name}. {subject.description} "
-            "Full figure, neutral pose, facing the camera, plain uncluttered background, even light."
-        )
-    return (
-        f"Location reference, {style} style: {subject.name}. {subject.description} "
-        "Wide establishing view, no people, no text."
-    )
-
-
-def _keyframe_prompt(prompt: str, storyboard: Storyboard, scene: Scene, references: list[Path], previous: bool) -> str:
-    lines = [
-        f"Generate one {storyboard.metadata.aspect_ratio} film frame, {storyboard.metadata.style} style.",
-        prompt,
-    ]
-    if references:
-        lines.append(
-            "The first images attached are reference images of the characters and the location: keep "
-            "faces, clothing, proportions and the place exactly as they look there."
-        )
-    if previous:
-        lines.append(
-            "The last image attached is the frame this one continues from: keep the same characters, "
-            "setting, lighting and colour palette, and move the action on as described."
-        )
-    lines.append("No text, captions, borders or watermarks.")
-    return "\n".join(line for line in lines if line)
-
-
 class VertexImageModel(ConfigurableResource):
     """Reference images (Imagen or Gemini) and keyframes (Gemini image) on Vertex AI (`ImageModel`)."""
 
@@ -78,11 +46,10 @@ class VertexImageModel(ConfigurableResource):
     person_generation: str | None = Field(default="allow_adult", description="Imagen person generation policy.")
 
     def reference_image(
-        self, *, subject: Character | Location, storyboard: Storyboard, out: Path, size: tuple[int, int]
+        self, *, prompt: str, subject: Character | Location, storyboard: Storyboard, out: Path, size: tuple[int, int]
     ) -> ModelCall:
         model = self.reference_model
         recorder = CallRecorder(model)
-        prompt = _reference_prompt(subject, storyboard)
         what = f"draw the reference image of {subject.id!r}"
         with self.settings.client(model) as client:
             if model.startswith("imagen"):
@@ -121,14 +88,13 @@ class VertexImageModel(ConfigurableResource):
             ]
         if previous_frame is not None:
             images += [types.Part.from_text(text="Previous frame (continue from it):"), image_part(previous_frame)]
-        text = _keyframe_prompt(prompt, storyboard, scene, references, previous_frame is not None)
         with self.settings.client(model) as client:
             data = self._gemini_image(
                 client,
                 recorder,
                 model=model,
                 what=f"draw a keyframe of scene {scene.number}",
-                prompt=text,
+                prompt=prompt,
                 images=images,
                 size=size,
             )

@@ -1,4 +1,5 @@
-"""`VertexTextModel`: storyboards and an audio track's phrases from Gemini on Vertex AI."""
+"""`VertexTextModel`: the director's vision, storyboards in batches, each scene's changes, an audio track's
+phrases and prompt rewrites, from Gemini on Vertex AI."""
 
 from __future__ import annotations
 
@@ -6,29 +7,48 @@ from pathlib import Path
 
 from dagster import ConfigurableResource
 from google.genai import types
-from pydantic import Field
+from pydantic import Field, ValidationError
 
-from vidpipe_dagster.domain import Brief, InvalidInput, ModelCall, Storyboard
-from vidpipe_dagster.media.audio import wav_bytes
-from vidpipe_dagster.resources.models.vertex_client import CallRecorder, VertexResponseError, VertexSettings
-from vidpipe_dagster.resources.models.vertex_gemini_json import gemini_json
-from vidpipe_dagster.resources.models.vertex_helpers import (
-    PhrasesAnswer,
-    StoryboardDraft,
-    mime_type_for,
-    normalize_storyboard,
-    parse_phrases,
-    phrases_prompt,
-    storyboard_prompt,
+from vidpipe_dagster.creative.correction import apply_fixes, fixes_for, keeps_original
+from vidpipe_dagster.creative.storyboard import (
+    DIRECTOR_SYSTEM,
+    SCENES_SYSTEM,
+    ChangesDraft,
+    ScenesDraft,
+    VisionDraft,
+    assemble,
+    batches,
+    changes_prompt,
+    director_prompt,
+    parse_changes,
+    parse_scenes,
+    parse_vision,
+    scenes_prompt,
 )
+from vidpipe_dagster.domain import (
+    Brief,
+    Continuity,
+    InvalidInput,
+    JudgeIssue,
+    ModelCall,
+    MusicCue,
+    Scene,
+    StateChange,
+    Storyboard,
+    describe_validation_error,
+)
+from vidpipe_dagster.media.audio import wav_bytes
+from vidpipe_dagster.resources.models.vertex_client import CallRecorder, VertexResponseError, VertexSettings, gemini_text
+from vidpipe_dagster.resources.models.vertex_gemini_json import gemini_json
+from vidpipe_dagster.resources.models.vertex_helpers import PhrasesAnswer, mime_type_for, parse_phrases, phrases_prompt
+from vidpipe_dagster.timing import default_durations
 
 DEFAULT_TEXT_MODEL = "gemini-2.5-pro"
 
-STORYBOARD_SYSTEM = (
-    "You are the storyboard artist of a short-film studio. You turn a creative brief into a "
-    "storyboard that image and video models can follow shot by shot. Answer with JSON only, in the "
-    "schema given. Keep characters and locations visually consistent across scenes, describe only "
-    "what a camera can see, and keep every scene feasible as one continuous 4-8 second shot."
+STATE_SYSTEM = (
+    "You are the script supervisor of a short film. After each scene you record what visibly "
+    "changed about each character and place, so later scenes keep it. Answer with JSON only, in the "
+    "schema given."
 )
 PHRASES_SYSTEM = (
     "You are a film editor who cuts pictures to music. Listen to the attached audio track and mark "
@@ -36,8 +56,27 @@ PHRASES_SYSTEM = (
 )
 
 
+REWRITE_SYSTEM = (
+    "You rewrite prompts for image and video generation models after a director's review. Apply "
+    "every fix given; keep everything else the prompt says, word for word where you can; only add "
+    "detail, exact counts and negative constraints (never remove a character, prop, camera or light "
+    "instruction). The result is 10-30% longer. Answer with the rewritten prompt only, as plain text."
+)
+
+
+def rewrite_request(prompt: str, issues: list[JudgeIssue], problems: list[str]) -> str:
+    """What the text model is asked: the prompt as it was, and each issue with its fix."""
+    lines = [f"Prompt as it was:\n{prompt}", "", "The review found:"]
+    lines += [
+        f"- [{issue.severity}, {issue.department}, {issue.category}] {issue.description} -> fix: {issue.suggested_fix}"
+        for issue in issues
+    ]
+    lines += [f"- [measured] {problem} -> fix: avoid it" for problem in problems]
+    return "\n".join(lines)
+
+
 class StoryboardInvalid(VertexResponseError):
-    """Gemini's storyboard did not validate, also after one corrective turn."""
+    """Gemini's vision, a batch of scenes or a scene's changes did not validate, also after one corrective turn."""
 
 
 class AudioPhrasesInvalid(VertexResponseError):
@@ -63,27 +102,55 @@ class VertexTextModel(ConfigurableResource):
         description="A larger audio track is sent as a 16 kHz mono WAV copy (inline requests are capped near 20 MB after base64).",
     )
 
-    def write_storyboard(self, brief: Brief, scene_durations: list[int] | None = None) -> tuple[Storyboard, ModelCall]:
+    def write_storyboard(
+        self, brief: Brief, scene_durations: list[int] | None = None, music: list[MusicCue] | None = None
+    ) -> tuple[Storyboard, ModelCall]:
+        """The director's vision first, then the scenes on it, `BATCH_SIZE` at a time; each answer
+        in its schema, with one corrective turn naming the bad fields."""
         recorder = CallRecorder(self.model)
-        prompt = storyboard_prompt(brief, scene_durations)
+        durations = scene_durations or default_durations(brief.scene_count, brief.seed)
         with self.settings.client(self.model) as client:
-            storyboard = gemini_json(
-                self.settings,
-                client,
-                recorder,
-                model=self.model,
-                what="write the storyboard",
-                prompt=prompt,
-                system=STORYBOARD_SYSTEM,
-                schema=StoryboardDraft,
-                parse=lambda text: normalize_storyboard(text, brief, scene_durations),
-                invalid_error=StoryboardInvalid,
-                temperature=self.temperature,
-                seed=brief.seed,
-                max_output_tokens=self.max_output_tokens,
+            vision = self._json(
+                client, recorder, what="write the director's vision", prompt=director_prompt(brief, len(durations)),
+                system=DIRECTOR_SYSTEM, schema=VisionDraft, parse=parse_vision, seed=brief.seed,
             )
+            scenes: list[Scene] = []
+            for numbers in batches(len(durations)):
+                scenes += self._json(
+                    client, recorder,
+                    what=f"write scenes {numbers.start}-{numbers.stop - 1} of the storyboard",
+                    prompt=scenes_prompt(brief, vision, numbers, durations, music, scenes[-1] if scenes else None),
+                    system=SCENES_SYSTEM, schema=ScenesDraft,
+                    parse=lambda text, numbers=numbers: parse_scenes(text, vision, numbers, durations, music),
+                    seed=brief.seed,
+                )
+        try:
+            storyboard = assemble(brief, vision, scenes)
+        except ValidationError as exc:
+            raise StoryboardInvalid(f"{self.model}: {describe_validation_error(exc, 'storyboard')}", model=self.model) from None
         recorder.count("scenes", len(storyboard.scenes))
         return storyboard, recorder.model_call()
+
+    def scene_changes(self, *, storyboard: Storyboard, scene: Scene, record: Continuity) -> tuple[list[StateChange], ModelCall]:
+        """Gemini says what the scene visibly changes, each change on one present character or the place."""
+        recorder = CallRecorder(self.model)
+        state = [f"{line.subject}, {line.aspect}: {line.value} (since scene {line.since_scene})" for line in record.state]
+        with self.settings.client(self.model) as client:
+            changes = self._json(
+                client, recorder, what=f"list what scene {scene.number} changes",
+                prompt=changes_prompt(storyboard, scene, state), system=STATE_SYSTEM, schema=ChangesDraft,
+                parse=lambda text: parse_changes(text, scene), temperature=0.2,
+            )
+        recorder.count("changes", len(changes))
+        return changes, recorder.model_call()
+
+    def _json(self, client, recorder: CallRecorder, *, what: str, prompt: str, system: str, schema: type, parse, seed: int | None = None, temperature: float | None = None):
+        return gemini_json(
+            self.settings, client, recorder, model=self.model, what=what, prompt=prompt, system=system,
+            schema=schema, parse=parse, invalid_error=StoryboardInvalid,
+            temperature=self.temperature if temperature is None else temperature, seed=seed,
+            max_output_tokens=self.max_output_tokens,
+        )
 
     def audio_phrases(self, audio: Path, duration_s: float) -> tuple[list[float], ModelCall]:
         recorder = CallRecorder(self.model)
@@ -105,6 +172,35 @@ class VertexTextModel(ConfigurableResource):
             )
         recorder.count("phrases", len(phrases))
         return phrases, recorder.model_call()
+
+    def rewrite_prompt(self, *, prompt: str, issues: list[JudgeIssue], problems: list[str]) -> tuple[str, ModelCall]:
+        """Gemini rewrites the prompt with the fixes applied; a rewrite that drops part of the
+        prompt gives way to the deterministic one (`creative.correction.apply_fixes`)."""
+        model = self.model
+        recorder = CallRecorder(model)
+        what = "rewrite the prompt with the judge's fixes"
+        config = types.GenerateContentConfig(
+            system_instruction=REWRITE_SYSTEM,
+            temperature=0.5,
+            candidate_count=1,
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+        )
+        with self.settings.client(model) as client:
+
+            def attempt(text: str) -> str:
+                contents = [types.Content(role="user", parts=[types.Part.from_text(text=text)])]
+                response = self.settings.generate_content(
+                    client, model=model, what=what, recorder=recorder, contents=contents, config=config
+                )
+                return gemini_text(response, model=model, what=what).strip()
+
+            rewritten = self.settings.with_safety_retry(
+                model=model, what=what, prompt=rewrite_request(prompt, issues, problems), recorder=recorder, attempt=attempt
+            )
+        if not keeps_original(prompt, rewritten):
+            recorder.count("rewrite_fallbacks")
+            rewritten = apply_fixes(prompt, fixes_for(issues, problems))
+        return rewritten, recorder.model_call()
 
     def _audio_part(self, audio: Path, recorder: CallRecorder) -> types.Part:
         """The track as Gemini gets it: the file itself when Gemini reads its type and it fits

@@ -1,9 +1,9 @@
-"""`VertexVideoModel`: Veo clips from a start to an end keyframe, polled to completion, then
-normalised to the pipeline's frame size and rate."""
+"""`VertexVideoModel`: Veo clips from a start to an end keyframe at the project's resolution,
+with Veo's own sound when asked, polled to completion, then conformed for a stream-copy stitch
+(a clip that already conforms is stored as Veo made it)."""
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from pathlib import Path
@@ -16,6 +16,8 @@ from pydantic import Field
 
 from vidpipe_dagster.domain import ModelCall, Scene
 from vidpipe_dagster.log_context import get_logger
+from vidpipe_dagster.media.conform import StitchFormat, conform_clip
+from vidpipe_dagster.media.ffmpeg import MediaError
 from vidpipe_dagster.resources.models.vertex_client import (
     CallRecorder,
     SafetyBlocked,
@@ -26,12 +28,20 @@ from vidpipe_dagster.resources.models.vertex_client import (
 )
 from vidpipe_dagster.resources.models.vertex_helpers import mime_type_for, snap_duration, video_aspect_ratio
 from vidpipe_dagster.resources.models.vertex_image import DEFAULT_NEGATIVE_PROMPT
+from vidpipe_dagster.timing import FPS
 
 logger = get_logger("vertex")
 
 DEFAULT_VIDEO_MODEL = "veo-3.1-generate-001"
 
 _SAFETY_WORDS = ("safety", "responsible ai", "usage guidelines", "rai", "sensitive", "prohibited", "blocked", "policy")
+
+
+def veo_resolution(size: tuple[int, int]) -> str | None:
+    """The `resolution` Veo is asked for: the frame's short side as '720p' or '1080p'; None (Veo's
+    default) for any other size, which is then conformed to `size`."""
+    short = f"{min(size)}p"
+    return short if short in ("720p", "1080p") else None
 
 
 def _operation_error_is_safety(error: dict[str, Any]) -> bool:
@@ -51,14 +61,7 @@ class VertexVideoModel(ConfigurableResource):
         default=None,
         description="gs://bucket/prefix for Veo to write to (then streamed down); inline bytes if unset.",
     )
-    generate_audio: bool | None = Field(
-        default=False, description="Veo 3 audio; vidpipe muxes its own track. None (and any Veo 2 model) leaves it out."
-    )
-    resolution: str | None = Field(default=None, description="'720p' or '1080p'; the model's default if unset.")
-    normalize: bool = Field(
-        default=True,
-        description="Re-encode Veo's file to the pipeline's size and frame rate (H.264, no audio) so clips stitch.",
-    )
+    default_resolution: str = Field(default="720p", description="Resolution of a project whose brief sets none: '720p' or '1080p'.")
 
     def clip(
         self,
@@ -70,13 +73,14 @@ class VertexVideoModel(ConfigurableResource):
         out: Path,
         size: tuple[int, int],
         seed: int,
+        audio: bool = False,
     ) -> ModelCall:
         model = self.model
         recorder = CallRecorder(model)
         duration = snap_duration(scene.duration_s)
         veo2 = model.startswith("veo-2")
         # Veo 3 takes 4, 6 or 8 s; Veo 2 takes 5-8 s and has no audio: a 4 s scene is asked for 5 s
-        # and cut back to 4 s when the clip is normalised.
+        # and cut back to 4 s when the clip is conformed.
         request_duration = max(duration, 5) if veo2 else duration
         what = f"render the clip of scene {scene.number}"
         output_uri = None
@@ -94,13 +98,14 @@ class VertexVideoModel(ConfigurableResource):
                 image_bytes=Path(end_frame).read_bytes(), mime_type=mime_type_for(Path(end_frame).name)
             ),
             output_gcs_uri=output_uri,
-            generate_audio=None if veo2 else self.generate_audio,
-            resolution=self.resolution or None,
+            # Veo 2 makes no sound and takes no resolution; Veo 3 is asked for both.
+            generate_audio=None if veo2 else audio,
+            resolution=None if veo2 else veo_resolution(size),
         )
         start = types.Image(image_bytes=Path(start_frame).read_bytes(), mime_type=mime_type_for(Path(start_frame).name))
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        raw = out.with_name(f"{out.stem}.veo-{uuid.uuid4().hex[:8]}.mp4") if self.normalize else out
+        raw = out.with_name(f"{out.stem}.veo-{uuid.uuid4().hex[:8]}.mp4")
 
         with self.settings.client(model) as client:
 
@@ -122,11 +127,15 @@ class VertexVideoModel(ConfigurableResource):
             )
         try:
             self._save(video, raw, what=what)
-            if self.normalize:
-                _normalize_clip(raw, out, size=size, duration_s=duration, model=model)
+            try:
+                changed = conform_clip(raw, out, StitchFormat(size=size, fps=FPS, audio=audio and not veo2), duration)
+            except MediaError as exc:
+                raise VertexResponseError(f"{model}: the returned video could not be used: {exc}", model=model) from None
         finally:
-            if self.normalize:
-                raw.unlink(missing_ok=True)
+            raw.unlink(missing_ok=True)
+        if changed:
+            logger.info("%s clip of scene %d conformed for stitching: %s", model, scene.number, ", ".join(changed))
+        recorder.count("conformed", 1 if changed else 0)
         recorder.count("video_seconds", duration)
         return recorder.model_call()
 
@@ -205,28 +214,3 @@ class VertexVideoModel(ConfigurableResource):
             raise VertexError(
                 f"{model} could not {what}: downloading {uri} failed: {self.settings.redact(str(exc))}", model=model
             ) from None
-
-
-def _normalize_clip(raw: Path, out: Path, *, size: tuple[int, int], duration_s: int, model: str) -> None:
-    """Veo's MP4 re-encoded to `size` (cropped to fill), the pipeline's FPS, H.264 yuv420p, no audio."""
-    from vidpipe_dagster.media.ffmpeg import MediaError, run_ffmpeg  # noqa: PLC0415
-    from vidpipe_dagster.timing import FPS  # noqa: PLC0415
-
-    if os.path.lexists(out):
-        raise VertexError(f"{model}: {out} already exists and will not be replaced", model=model)
-    width, height = size
-    graph = f"scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height},setsar=1,fps={FPS}"
-    args = [
-        "-n", "-i", str(raw.absolute()),
-        "-vf", graph,
-        "-t", str(duration_s),
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p",
-        "-movflags", "+faststart", "-an",
-        str(out.absolute()),
-    ]  # fmt: skip
-    try:
-        run_ffmpeg(args, f"normalising the {model} clip")
-    except MediaError as exc:
-        out.unlink(missing_ok=True)
-        raise VertexResponseError(f"{model}: the returned video could not be decoded: {exc}", model=model) from None
-
