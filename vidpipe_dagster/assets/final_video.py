@@ -63,13 +63,15 @@ def final_video(
     with asset_step(context, workspace) as directory:
         local_clips = [fetch(store, clip, "clip.mp4", directory) for clip in clips]
         cut = directory / "final.mp4"
+        sound = "the video model's own sound" if probe(local_clips[0]).has_audio else "none"
         if request.audio:
             stitched = directory / "stitched.mp4"
             stitch(local_clips, stitched, workdir=directory)
             # The scenes run up to 2 s past the track (timing.picture_length): the cut ends with it.
             # The track wins; the clips' own sound stays under it only if the brief asks.
-            keep = request.keep_model_audio and probe(stitched).has_audio
+            keep = request.keep_model_audio and sound != "none"
             mux_audio(stitched, fetch_audio(store, request, directory), cut, keep_video_audio=keep)
+            sound = "the music track over the video model's sound" if keep else "the music track"
         else:
             stitch(local_clips, cut, workdir=directory)
         thumbnails = []
@@ -101,6 +103,7 @@ def final_video(
                 "frame_count": facts.frame_count,
                 "resolution": f"{facts.width}x{facts.height}",
                 "has_audio": facts.has_audio,
+                "sound": sound,
                 "scene_attempts": {key: clip.attempt for key, clip in zip(board.scene_keys, clips)},
                 "attempt_scores": {key: [vars(a) for a in attempts] for key, attempts in scores.items()},
             },
