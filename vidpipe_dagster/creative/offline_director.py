@@ -244,6 +244,8 @@ def _beats(brief: Brief, hints: list[str], cast: list[tuple[str, Role, Character
         place = first_mentioned(hint, stems_of) or (previous.place if previous else prompt_place) or "open-country"
         time = first_mentioned(hint, TIMES) or (previous.time if previous else None) or (prompt_time if prompt_time != "dawn" else None) or "dusk"
         weather = first_mentioned(hint, WEATHERS) or (previous.weather if previous else prompt_weather) or "clear"
+        if weather == "rain" and prompt_weather == "storm":
+            weather = "storm"  # the rain of the brief's storm
         named = [character.id for key, role, character in cast if mentions(hint, [*role.stems, character.name.lower()])]
         everyone = mentions(hint, _ALL_PRESENT) or not named
         beats.append(_Beat(hint, place, time, weather, [c.id for _, _, c in cast] if everyone else named))
@@ -302,12 +304,12 @@ def _changes(beat: _Beat, place_id: str, place: Place, cast: list[tuple[str, Rol
     return list(changes.values())
 
 
-def _intensity(hint: str, weather: str) -> tuple[str, str]:
+def _intensity(hint: str) -> tuple[str, str]:
     if mentions(hint, _HIGH):
         return "high", "fast"
     if mentions(hint, _LOW):
         return "low", "slow"
-    return ("medium", "moderate") if weather != "storm" else ("high", "moderate")
+    return "medium", "moderate"
 
 
 def _camera(number: int, count: int, intensity: str, hint: str) -> tuple[str, str, str]:
@@ -351,7 +353,7 @@ def _plan(brief: Brief, durations: list[int], music: list[MusicCue] | None) -> t
     scenes = []
     for number, (beat, duration) in enumerate(zip(beats, durations, strict=True), start=1):
         place = _place(beat.place)
-        intensity, tempo = _intensity(beat.hint, beat.weather)
+        intensity, tempo = _intensity(beat.hint)
         shot, angle, move = _camera(number, len(beats), intensity, beat.hint)
         previous = beats[number - 2] if number > 1 else None
         cut = previous is None or previous.place != beat.place or previous.time != beat.time
