@@ -14,11 +14,16 @@ from typing import Any
 
 from dagster import MetadataValue
 
-from vidpipe_dagster.domain import RESOLUTION_SHORT_SIDE, Brief, ModelCall, QualityThresholds, Scene, Storyboard
+from vidpipe_dagster.artifacts import read_manifest, split_partition, upstream_label
+from vidpipe_dagster.assets.common import fetch
+from vidpipe_dagster.domain import RESOLUTION_SHORT_SIDE, Brief, ModelCall, QualityThresholds, Scene, StoredArtifact, Storyboard, scene_key
+from vidpipe_dagster.media.frames import extract_last_frame
+from vidpipe_dagster.partitions import scene_partition_key
 from vidpipe_dagster.log_context import get_logger
 from vidpipe_dagster.quality import QualityReport, Tried, assess, judged_attempts
 from vidpipe_dagster.resources.models.protocols import QualityJudge, TextModel, VideoModel
 from vidpipe_dagster.resources.quality_policy import QualityConfig, QualityPolicy
+from vidpipe_dagster.resources.storage import BlobStore
 from vidpipe_dagster.timing import frame_size
 
 log = get_logger(__name__)
@@ -32,6 +37,20 @@ def thresholds_for(policy: QualityPolicy, brief: Brief, launchpad: QualityConfig
 def project_size(brief: Brief, aspect_ratio: str, video_model: VideoModel) -> tuple[int, int]:
     """Keyframe and clip size: the brief's resolution, else the video backend's default."""
     return frame_size(aspect_ratio, RESOLUTION_SHORT_SIDE[brief.resolution or video_model.default_resolution])
+
+
+def previous_last_frame(store: BlobStore, keyframes: StoredArtifact, scene: Scene, directory: Path) -> Path | None:
+    """The last frame of the previous scene's clip, the very attempt `keyframes` were made after
+    (from their lineage), for the judge to check continuity against; None for the first scene."""
+    if scene.number == 1:
+        return None
+    project, _ = split_partition(keyframes.partition)
+    partition = str(scene_partition_key(project, scene_key(scene.number - 1)))
+    attempt = keyframes.upstream.get(upstream_label("scene_clip", partition))
+    if attempt is None:
+        return None
+    clip = read_manifest(store, "scene_clip", partition, attempt)
+    return extract_last_frame(fetch(store, clip, "clip.mp4", directory), directory / "previous-end.png")
 
 
 def rewriter(text_model: TextModel, calls: list[ModelCall]) -> Callable[[str, QualityReport], str]:

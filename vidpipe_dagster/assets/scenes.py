@@ -14,7 +14,15 @@ from dagster import AssetExecutionContext, Config, MetadataValue, ResourceParam,
 from pydantic import Field
 
 from vidpipe_dagster.artifacts import PendingArtifact, commit_artifact, load_materialized, read_manifest, split_partition
-from vidpipe_dagster.assets.judging import JudgedKeyframe, chart_metadata, judge_keyframe, project_size, rewriter, thresholds_for
+from vidpipe_dagster.assets.judging import (
+    JudgedKeyframe,
+    chart_metadata,
+    judge_keyframe,
+    previous_last_frame,
+    project_size,
+    rewriter,
+    thresholds_for,
+)
 from vidpipe_dagster.assets.continuity import continuity_after, continuity_before, keyframes_record, record_lines
 from vidpipe_dagster.assets.common import TRANSIENT_RETRY, asset_step, fetch, image_markdown, in_project, lineage, scratch_step
 from vidpipe_dagster.domain import Brief, InvalidInput, ModelCall, Scene, StoredArtifact, Storyboard, scene_key
@@ -269,7 +277,8 @@ def scene_clip(
         end = fetch(store, scene_keyframes, "end.png", directory)
         # Pixel continuity is measured only where the shot goes on; a cut opens on a new frame.
         continues_from = start if scene.opens_on_previous_frame else None
-        previous_frame = continues_from
+        # The judge sees the previous scene's last frame either way: a continuous scene opens on it.
+        previous_frame = continues_from or previous_last_frame(store, scene_keyframes, scene, directory)
 
         def attempt(number: int, prompt: str) -> tuple[StoredArtifact, QualityReport]:
             # This asset stores its own attempts, so it takes the IO manager's fence itself: a

@@ -1000,13 +1000,16 @@ def veo_720p_with_sound(tmp_path_factory) -> bytes:
     return path.read_bytes()
 
 
+def veo_returns(fake_vertex: FakeVertex, video: bytes) -> None:
+    """Veo takes the request and is done at the first poll, with `video` inline."""
+    fake_vertex.script("predictLongRunning", pending())
+    fake_vertex.script("fetchPredictOperation", done_with({"bytesBase64Encoded": b64(video), "mimeType": "video/mp4"}))
+
+
 def test_veo_is_asked_for_the_resolution_and_its_sound_and_a_conforming_clip_is_stored_unchanged(
     settings, fake_vertex, tmp_path, veo_720p_with_sound
 ):
-    fake_vertex.script("predictLongRunning", pending())
-    fake_vertex.script(
-        "fetchPredictOperation", done_with({"bytesBase64Encoded": b64(veo_720p_with_sound), "mimeType": "video/mp4"})
-    )
+    veo_returns(fake_vertex, veo_720p_with_sound)
     args = clip_args(tmp_path, size=(1280, 720), audio=True)
     call = VertexVideoModel(settings=settings, poll_interval_s=0.01).clip(**args)
 
@@ -1020,10 +1023,7 @@ def test_veo_is_asked_for_the_resolution_and_its_sound_and_a_conforming_clip_is_
 def test_veo_sound_the_cut_does_not_use_is_dropped_without_re_encoding_the_picture(
     settings, fake_vertex, tmp_path, veo_720p_with_sound
 ):
-    fake_vertex.script("predictLongRunning", pending())
-    fake_vertex.script(
-        "fetchPredictOperation", done_with({"bytesBase64Encoded": b64(veo_720p_with_sound), "mimeType": "video/mp4"})
-    )
+    veo_returns(fake_vertex, veo_720p_with_sound)
     args = clip_args(tmp_path, size=(1280, 720), audio=False)
     VertexVideoModel(settings=settings, poll_interval_s=0.01).clip(**args)
     assert fake_vertex.sent("predictLongRunning")[0].body["parameters"]["generateAudio"] is False
@@ -1036,8 +1036,7 @@ def test_veo_sound_the_cut_does_not_use_is_dropped_without_re_encoding_the_pictu
 def test_veo_1080p_is_asked_for_and_a_silent_clip_gets_a_silent_track_when_sound_is_kept(
     settings, fake_vertex, tmp_path, veo_mp4
 ):
-    fake_vertex.script("predictLongRunning", pending())
-    fake_vertex.script("fetchPredictOperation", done_with({"bytesBase64Encoded": b64(veo_mp4), "mimeType": "video/mp4"}))
+    veo_returns(fake_vertex, veo_mp4)
     args = clip_args(tmp_path, size=(1920, 1080), audio=True)
     VertexVideoModel(settings=settings, poll_interval_s=0.01).clip(**args)
     assert fake_vertex.sent("predictLongRunning")[0].body["parameters"]["resolution"] == "1080p"
@@ -1287,3 +1286,33 @@ def test_contradicting_launchpad_thresholds_fail_the_step_before_any_model_call(
     assert not result.success and "quality.pass (0.8) is above quality.accept (0.6)" in step_failure(result)
     assert fake_vertex.requests == []
     assert defs.resources["ledger"].attempts("scene_keyframes", "contradiction|001") == []
+
+
+def test_the_judge_of_a_cut_scene_sees_the_previous_scenes_last_frame_and_description(
+    vidpipe_env, instance, settings, fake_vertex, tmp_path
+):
+    from vidpipe_dagster.artifacts import load_materialized
+    from vidpipe_dagster.definitions import build_defs
+    from vidpipe_dagster.domain import Storyboard
+    from vidpipe_dagster.media.frames import extract_last_frame
+
+    local = vertex_project(
+        instance, "cut-judge", prompt="a keeper walks the harbor at dawn, then the forest at night", scene_count=2,
+        scene_hints=["the keeper on the harbor wall at dawn", "the keeper in the pine forest at night"],
+    )
+    store = local.resources["blob_store"].open()
+    board = Storyboard.model_validate(load_materialized(instance, store, "storyboard", "cut-judge").data)
+    assert board.scenes[1].transition_in == "cut"
+    assert run_assets(local, instance, "cut-judge|001", ["scene_keyframes", "scene_clip"]).success
+    assert run_assets(local, instance, "cut-judge|002", ["scene_keyframes"]).success
+    first_clip = load_materialized(instance, store, "scene_clip", "cut-judge|001")
+    expected = extract_last_frame(store.get_file(first_clip.objects["clip.mp4"].key, tmp_path / "first.mp4"), tmp_path / "last.png")
+    fake_vertex.script("generateContent", judge_answer())
+
+    result = run_assets(build_defs(quality_judge=VertexJudge(settings=settings)), instance, "cut-judge|002", ["scene_clip"])
+
+    assert result.success
+    (request,) = fake_vertex.sent("generateContent")
+    previous, clip = inline_parts(request)
+    assert unb64(previous["data"]) == expected.read_bytes() and clip["mimeType"] == "video/mp4"
+    assert f"Previous scene: {board.scenes[0].description}" in user_text(request)
