@@ -1274,16 +1274,21 @@ def test_bad_thresholds_or_resolution_are_refused_naming_the_field_before_anythi
     assert fake_vertex.requests == []
 
 
-def test_contradicting_launchpad_thresholds_fail_the_step_before_any_model_call(vidpipe_env, instance, settings, fake_vertex):
+@pytest.mark.parametrize(
+    ("quality", "message"),
+    [
+        ({"accept": 0.6, "pass_": 0.8}, "quality.pass (0.8) is above quality.accept (0.6)"),
+        ({"accept": 1.5}, "accept"),
+        ({"major": -0.1}, "major"),
+    ],
+)
+def test_bad_launchpad_thresholds_fail_the_step_before_any_model_call(vidpipe_env, instance, settings, fake_vertex, quality, message):
     from vidpipe_dagster.definitions import build_defs
 
     vertex_project(instance, "contradiction")
     defs = build_defs(quality_judge=VertexJudge(settings=settings), video_model=VertexVideoModel(settings=settings))
-    result = run_assets(
-        defs, instance, "contradiction|001", ["scene_keyframes"],
-        {"ops": {"scene_keyframes": {"config": {"quality": {"accept": 0.6, "pass_": 0.8}}}}},
-    )
-    assert not result.success and "quality.pass (0.8) is above quality.accept (0.6)" in step_failure(result)
+    result = run_assets(defs, instance, "contradiction|001", ["scene_keyframes"], {"ops": {"scene_keyframes": {"config": {"quality": quality}}}})
+    assert not result.success and message in step_failure(result)
     assert fake_vertex.requests == []
     assert defs.resources["ledger"].attempts("scene_keyframes", "contradiction|001") == []
 
