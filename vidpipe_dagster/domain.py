@@ -271,6 +271,12 @@ class MusicCue(_Strict):
     tempo: Tempo = "moderate"
 
 
+class Phrase(MusicCue):
+    """A phrase of the brief's audio track: where it starts, and what the music does there."""
+
+    start_s: float = Field(ge=0)
+
+
 class StateChange(_Strict):
     """One thing a scene changes about a character or a place, that later scenes must keep."""
 

@@ -6,8 +6,9 @@ from dagster import AssetExecutionContext, MetadataValue, ResourceParam, asset
 from vidpipe_dagster.artifacts import PendingArtifact
 from vidpipe_dagster.assets.common import TRANSIENT_RETRY, fetch_audio, lineage, scratch_step
 from vidpipe_dagster.creative.crew.wardrobe import traits
+from vidpipe_dagster.creative.music import music_for_scenes
 from vidpipe_dagster.creative.versions import prompt_version
-from vidpipe_dagster.domain import Brief, InvalidInput, StoredArtifact, Storyboard
+from vidpipe_dagster.domain import Brief, InvalidInput, MusicCue, StoredArtifact, Storyboard
 from vidpipe_dagster.log_context import get_logger
 from vidpipe_dagster.media.audio import audio_duration
 from vidpipe_dagster.media.ffmpeg import MediaError
@@ -20,19 +21,24 @@ from vidpipe_dagster.timing import durations_for_audio
 log = get_logger(__name__)
 
 
-def audio_timing(request: Brief, text_model: TextModel, store: BlobStore, directory: Path) -> tuple[list[int], dict[str, Any]]:
-    """Scene lengths cut at the phrases of the brief's audio track, and the facts behind them."""
+def audio_timing(
+    request: Brief, text_model: TextModel, store: BlobStore, directory: Path
+) -> tuple[list[int], list[MusicCue], dict[str, Any]]:
+    """Scene lengths cut at the phrases of the brief's audio track, the music under each scene, and
+    the facts behind them."""
     track = fetch_audio(store, request, directory)
     try:
         duration = audio_duration(track)
     except MediaError as exc:
         raise InvalidInput(f"brief.audio ({request.audio}) is not a readable audio track: {exc}") from None
     phrases, call = text_model.audio_phrases(track, duration)
-    durations = durations_for_audio(duration, phrases)
-    log.info("audio track %.2f s, phrases start at %s s: scenes of %s s", duration, phrases, durations)
-    return durations, {
+    boundaries = [phrase.start_s for phrase in phrases if phrase.start_s > 0]
+    durations = durations_for_audio(duration, boundaries)
+    log.info("audio track %.2f s, phrases start at %s s: scenes of %s s", duration, boundaries, durations)
+    return durations, music_for_scenes(phrases, durations), {
         "audio_duration_s": round(duration, 3),
-        "phrase_boundaries_s": [round(start, 2) for start in phrases],
+        "phrase_boundaries_s": [round(start, 2) for start in boundaries],
+        "phrases": [f"{p.start_s:.2f} s {p.section}: {p.mood}, {p.intensity} intensity, {p.tempo} tempo" for p in phrases],
         "audio_model": call.model_dump(),
     }
 
@@ -83,10 +89,10 @@ def storyboard(
     scenes come from the track's phrases, not brief.scene_count."""
     with scratch_step(context, workspace) as directory:
         request = Brief.model_validate(brief.data)
-        scene_durations, audio_facts = (
-            audio_timing(request, text_model, blob_store.open(), directory) if request.audio else (None, {})
+        scene_durations, music, audio_facts = (
+            audio_timing(request, text_model, blob_store.open(), directory) if request.audio else (None, None, {})
         )
-        board, call = text_model.write_storyboard(request, scene_durations)
+        board, call = text_model.write_storyboard(request, scene_durations, music)
         # The scene dimension grows only as far as the longest storyboard needs.
         register_scene_numbers(context.instance, len(board.scenes))
         context.add_output_metadata({"vision": MetadataValue.md(vision_markdown(board))})

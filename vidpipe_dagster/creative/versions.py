@@ -11,12 +11,12 @@ import hashlib
 import inspect
 from types import ModuleType
 
-from vidpipe_dagster.creative import compose, offline_director, rules, state, storyboard, words
+from vidpipe_dagster.creative import compose, music, offline_director, rules, state, storyboard, words
 from vidpipe_dagster.creative.crew import camera, continuity, design, light, wardrobe
 
 _CREW = (camera, continuity, design, light, wardrobe, state, rules, words, compose)
 TEMPLATES: dict[str, tuple[ModuleType, ...]] = {
-    "storyboard": (offline_director, storyboard, rules, words),
+    "storyboard": (offline_director, storyboard, music, rules, words),
     "references": _CREW,
     "keyframes": _CREW,
     "clip": _CREW,

@@ -15,6 +15,7 @@ from dagster import ConfigurableResource
 from PIL import Image, ImageStat
 
 from vidpipe_dagster.creative.correction import apply_fixes, fixes_for
+from vidpipe_dagster.creative.music import describe_phrases
 from vidpipe_dagster.creative.offline_director import write_storyboard_parts
 from vidpipe_dagster.creative.seeds import stable_seed
 from vidpipe_dagster.creative.storyboard import assemble
@@ -28,11 +29,12 @@ from vidpipe_dagster.domain import (
     Location,
     ModelCall,
     MusicCue,
+    Phrase,
     Scene,
     StateChange,
     Storyboard,
 )
-from vidpipe_dagster.media.audio import phrase_boundaries
+from vidpipe_dagster.media.audio import phrase_boundaries, phrase_profiles
 from vidpipe_dagster.media.draw import draw_keyframe, draw_reference
 from vidpipe_dagster.media.ffmpeg import render_clip
 from vidpipe_dagster.media.frames import first_frame, frame_stats, ssim
@@ -60,10 +62,12 @@ class LocalTextModel(ConfigurableResource):
         """The changes the storyboard wrote for the scene (read from its words by the offline director)."""
         return list(scene.changes), ModelCall(model="local-state", seconds=0.0)
 
-    def audio_phrases(self, audio: Path, duration_s: float) -> tuple[list[float], ModelCall]:
+    def audio_phrases(self, audio: Path, duration_s: float) -> tuple[list[Phrase], ModelCall]:
+        """Phrases where the signal changes, each described by its loudness and its onsets."""
         started = time.perf_counter()
-        boundaries = phrase_boundaries(audio)
-        return boundaries, ModelCall(model="local-audio-segmentation", seconds=_elapsed(started))
+        starts = [0.0, *phrase_boundaries(audio)]
+        phrases = describe_phrases(starts, *phrase_profiles(audio, starts))
+        return phrases, ModelCall(model="local-audio-segmentation", seconds=_elapsed(started))
 
     def rewrite_prompt(self, *, prompt: str, issues: list[JudgeIssue], problems: list[str]) -> tuple[str, ModelCall]:
         """The prompt with every fix appended that it does not already say: deterministic."""

@@ -19,6 +19,7 @@ from vidpipe_dagster.domain import (
     Location,
     ModelCall,
     MusicCue,
+    Phrase,
     Scene,
     StateChange,
     Storyboard,
@@ -44,8 +45,9 @@ class TextModel(Protocol):
         """What `scene` visibly changes about its characters and its place, given the record before it."""
         ...
 
-    def audio_phrases(self, audio: Path, duration_s: float) -> tuple[list[float], ModelCall]:
-        """Phrase start times in seconds, for scene timing: sorted, each inside (0, `duration_s`)."""
+    def audio_phrases(self, audio: Path, duration_s: float) -> tuple[list[Phrase], ModelCall]:
+        """The track's phrases in order, each starting inside [0, `duration_s`), with its section
+        label, mood, intensity and tempo: for scene timing and the music under each scene."""
         ...
 
     def rewrite_prompt(self, *, prompt: str, issues: list[JudgeIssue], problems: list[str]) -> tuple[str, ModelCall]:

@@ -18,8 +18,8 @@ import or definition load; a client is built for each model-method call.
   each change on one present character or the scene's place, for the continuity record.
 - `VertexTextModel.audio_phrases`: the same Gemini model hears the track (an inline audio part: the
   file itself when Gemini reads its type and it is small enough, else a 16 kHz mono WAV copy) and
-  answers in `PhrasesAnswer` (`{phrases: [{start_s, label}]}`); the starts are validated, sorted
-  and kept inside the track, with the same corrective turn, then `AudioPhrasesInvalid`.
+  answers in `PhrasesAnswer` (`{phrases: [{start_s, label, mood, intensity, tempo}]}`); the
+  phrases are validated, sorted and kept inside the track, with the same corrective turn, then `AudioPhrasesInvalid`.
 - `VertexImageModel`: keyframes with a Gemini image model (`generate_content` with the reference
   images and the previous frame as inline image parts, `response_modalities` TEXT+IMAGE): Gemini
   image models take several input images in one request, which Imagen's `edit_image` does not do

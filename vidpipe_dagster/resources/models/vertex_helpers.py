@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from PIL import Image
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
-from vidpipe_dagster.domain import SCENE_DURATIONS, OutputInvalid, parse_json_model
+from vidpipe_dagster.domain import SCENE_DURATIONS, OutputInvalid, Phrase, describe_validation_error, parse_json_model
 
 AnswerT = TypeVar("AnswerT", bound=BaseModel)
 
@@ -102,6 +102,9 @@ def parse_json_answer(raw: str | Mapping[str, Any], schema: type[AnswerT], what:
 class DraftPhrase(BaseModel):
     start_s: float = Field(description="when the phrase starts, in seconds from the start of the track")
     label: str = Field(description="what the phrase is, e.g. 'intro', 'verse 1', 'chorus', 'drop'")
+    mood: str = Field(description="the feeling of the music here, in a word or two")
+    intensity: str = Field(description="low, medium, high or extreme")
+    tempo: str = Field(description="slow, moderate, fast or very_fast")
 
 
 class PhrasesAnswer(BaseModel):
@@ -117,22 +120,39 @@ def phrases_prompt(duration_s: float) -> str:
         "one shot per musical phrase, each shot 4, 6 or 8 seconds long.\n"
         "List every point where a musical phrase or section begins (intro, verse, chorus, bridge, "
         "drop, a change of instruments, rhythm or energy), in seconds from the start of the track, "
-        "in order, each with a short label. Mark changes you hear in the music, not a fixed grid."
+        "in order, each with a short label, its mood, its intensity and its tempo; the first starts at 0. "
+        "Mark changes you hear in the music, not a fixed grid."
     )
 
 
-def parse_phrases(text: str, duration_s: float) -> list[float]:
-    """The phrase starts in Gemini's JSON answer (`PhrasesAnswer`): sorted, without repeats, and
-    only those inside (0, `duration_s`) (the track's own start is no boundary, and a phrase at the
-    very end has no picture). A start more than a second outside the track (an answer in
-    milliseconds or minutes) raises `OutputInvalid`, as does an answer not in the schema."""
+def parse_phrases(text: str, duration_s: float) -> list[Phrase]:
+    """The phrases in Gemini's JSON answer (`PhrasesAnswer`): sorted, one per start, only those
+    starting inside [0, `duration_s`) (a phrase at the very end has no picture). A start more than
+    a second outside the track (an answer in milliseconds or minutes), an intensity or tempo off
+    its scale, or an answer not in the schema raises `OutputInvalid` naming the field."""
     answer = parse_json_answer(text, PhrasesAnswer, "phrases")
     outside = [phrase.start_s for phrase in answer.phrases if not 0 <= phrase.start_s <= duration_s + 1]
     if outside:
         raise OutputInvalid(
             f"phrases: start_s {outside} lie outside the {duration_s:.1f} s track; give seconds from its start"
         )
-    return sorted({phrase.start_s for phrase in answer.phrases if 0 < phrase.start_s < duration_s})
+    phrases: dict[float, Phrase] = {}
+    problems = []
+    for index, draft in enumerate(answer.phrases):
+        candidate = {
+            "start_s": draft.start_s, "section": draft.label, "mood": draft.mood,
+            "intensity": draft.intensity.strip().lower(), "tempo": draft.tempo.strip().lower().replace(" ", "_"),
+        }
+        try:
+            phrase = Phrase.model_validate(candidate)
+        except ValidationError as exc:
+            problems.append(describe_validation_error(exc, f"phrases.{index}"))
+            continue
+        if phrase.start_s < duration_s:
+            phrases.setdefault(phrase.start_s, phrase)
+    if problems:
+        raise OutputInvalid("; ".join(problems))
+    return [phrases[start] for start in sorted(phrases)]
 
 
 # --- Retries --------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from vidpipe_dagster.domain import (
     JudgeIssue,
     ModelCall,
     MusicCue,
+    Phrase,
     Scene,
     StateChange,
     Storyboard,
@@ -152,7 +153,7 @@ class VertexTextModel(ConfigurableResource):
             max_output_tokens=self.max_output_tokens,
         )
 
-    def audio_phrases(self, audio: Path, duration_s: float) -> tuple[list[float], ModelCall]:
+    def audio_phrases(self, audio: Path, duration_s: float) -> tuple[list[Phrase], ModelCall]:
         recorder = CallRecorder(self.model)
         part = self._audio_part(Path(audio), recorder)
         with self.settings.client(self.model) as client:

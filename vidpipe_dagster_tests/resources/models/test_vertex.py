@@ -642,9 +642,10 @@ def test_no_credential_in_logs_errors_or_metadata(settings, fake_vertex, caplog)
 # --- Audio phrases -----------------------------------------------------------------------------
 
 
-def phrases_answer(*starts: float) -> dict:
+def phrases_answer(*starts: float, intensity: str = "High") -> dict:
+    phrase = {"mood": "dark", "intensity": intensity, "tempo": "fast"}
     return gemini_answer(
-        json.dumps({"phrases": [{"start_s": start, "label": f"phrase {i}"} for i, start in enumerate(starts, 1)]})
+        json.dumps({"phrases": [{"start_s": start, "label": f"phrase {i}", **phrase} for i, start in enumerate(starts, 1)]})
     )
 
 
@@ -671,13 +672,17 @@ def test_audio_phrases_send_the_track_inline_and_parse_the_starts(settings, fake
     schema = config["responseSchema"]
     assert schema["type"] == "OBJECT" and schema["properties"]["phrases"]["type"] == "ARRAY"
     items = schema["properties"]["phrases"]["items"]
-    assert {name: field["type"] for name, field in items["properties"].items()} == {"start_s": "NUMBER", "label": "STRING"}
+    assert {name: field["type"] for name, field in items["properties"].items()} == {
+        "start_s": "NUMBER", "label": "STRING", "mood": "STRING", "intensity": "STRING", "tempo": "STRING"
+    }
     assert "cuts pictures to music" in request.body["systemInstruction"]["parts"][0]["text"]
     assert "3.0 seconds long" in user_text(request)
 
-    assert phrases == [1.0, 2.1]  # sorted, once each; the track's own start and a start past its end left out
+    # Sorted, once each (the first answer for a start wins); a start past the track's end left out.
+    assert [(p.start_s, p.section) for p in phrases] == [(0.0, "phrase 1"), (1.0, "phrase 3"), (2.1, "phrase 2")]
+    assert {(p.mood, p.intensity, p.tempo) for p in phrases} == {("dark", "high", "fast")}
     assert call.model == "gemini-2.5-pro"
-    assert call.usage["input_audio_bytes"] == audio.stat().st_size and call.usage["phrases"] == 2
+    assert call.usage["input_audio_bytes"] == audio.stat().st_size and call.usage["phrases"] == 3
 
 
 def test_audio_phrases_of_a_large_track_send_a_16_khz_mono_copy(settings, fake_vertex, track):
@@ -688,7 +693,14 @@ def test_audio_phrases_of_a_large_track_send_a_16_khz_mono_copy(settings, fake_v
     with wave.open(io.BytesIO(unb64(part["data"]))) as copy:
         assert (copy.getnchannels(), copy.getframerate()) == (1, 16_000)
         assert copy.getnframes() == pytest.approx(3 * 16_000, abs=100)
-    assert phrases == [2.0]
+    assert [p.start_s for p in phrases] == [2.0]
+
+
+def test_audio_phrases_off_the_intensity_scale_are_named(settings, fake_vertex, track):
+    fake_vertex.script("generateContent", phrases_answer(0.0, intensity="loud"), phrases_answer(0.0))
+    phrases, call = VertexTextModel(settings=settings).audio_phrases(track, 3.0)
+    assert "phrases.0.intensity: Input should be 'low', 'medium', 'high' or 'extreme'" in user_text(fake_vertex.requests[1], 2)
+    assert phrases[0].intensity == "high" and call.usage["corrective_retries"] == 1
 
 
 def test_audio_too_long_to_send_is_refused_before_any_request(settings, fake_vertex, track):
