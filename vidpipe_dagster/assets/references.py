@@ -46,7 +46,8 @@ def _reference_sheets(
         )
 
 
-@asset(
+# Both sheets are drawn alike, from the same prompt templates.
+reference_sheet_asset = asset(
     partitions_def=projects_partitions,
     group_name="project",
     pool="image_model",
@@ -54,6 +55,9 @@ def _reference_sheets(
     retry_policy=TRANSIENT_RETRY,
     code_version=prompt_version("references"),
 )
+
+
+@reference_sheet_asset
 def character_sheets(
     context: AssetExecutionContext,
     storyboard: StoredArtifact,
@@ -64,14 +68,7 @@ def character_sheets(
     return _reference_sheets(context, storyboard, lambda board: board.characters, image_model, workspace)
 
 
-@asset(
-    partitions_def=projects_partitions,
-    group_name="project",
-    pool="image_model",
-    kinds={"png"},
-    retry_policy=TRANSIENT_RETRY,
-    code_version=prompt_version("references"),
-)
+@reference_sheet_asset
 def location_sheets(
     context: AssetExecutionContext,
     storyboard: StoredArtifact,
