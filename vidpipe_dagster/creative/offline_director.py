@@ -324,11 +324,6 @@ def _camera(number: int, count: int, intensity: str, hint: str) -> tuple[str, st
     return "medium wide shot", "eye level", "gentle pan following the subject"
 
 
-def direct(brief: Brief) -> DirectorVision:
-    """The director's vision of the brief: title, logline, look, arc, cast and places."""
-    return _plan(brief, [4] * brief.scene_count, None)[0]
-
-
 def write_storyboard_parts(
     brief: Brief, durations: list[int], music: list[MusicCue] | None = None
 ) -> tuple[DirectorVision, list[Scene]]:

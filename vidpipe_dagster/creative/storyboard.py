@@ -17,7 +17,6 @@ from pydantic import BaseModel, Field, ValidationError
 
 from vidpipe_dagster.creative.rules import preset_rules
 from vidpipe_dagster.domain import (
-    SCENE_DURATIONS,
     Brief,
     DirectorVision,
     MusicCue,
@@ -29,6 +28,7 @@ from vidpipe_dagster.domain import (
     describe_validation_error,
     parse_json_model,
 )
+from vidpipe_dagster.timing import snap_duration
 
 BATCH_SIZE = 10
 
@@ -238,10 +238,6 @@ def parse_vision(raw: str | Mapping[str, Any]) -> DirectorVision:
         raise OutputInvalid(describe_validation_error(exc, "vision")) from None
 
 
-def _snap(seconds: float) -> int:
-    return min(SCENE_DURATIONS, key=lambda allowed: (abs(allowed - seconds), allowed))
-
-
 def parse_scenes(
     raw: str | Mapping[str, Any],
     vision: DirectorVision,
@@ -268,7 +264,7 @@ def parse_scenes(
         candidate = {
             **scene.model_dump(exclude={"wardrobe", "changes"}),
             "number": number,
-            "duration_s": _snap(durations[number - 1]),
+            "duration_s": snap_duration(durations[number - 1]),
             "intensity": scene.intensity.strip().lower(),
             "tempo": scene.tempo.strip().lower().replace(" ", "_"),
             "transition_in": "cut" if number == 1 else scene.transition_in.strip().lower(),
