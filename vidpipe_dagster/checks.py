@@ -40,7 +40,7 @@ def clip_quality(
         clip = store.get_file(scene_clip.objects["clip.mp4"].key, directory / "clip.mp4")
         start = store.get_file(scene_keyframes.objects["start.png"].key, directory / "start.png")
         size = (scene_keyframes.data["width"], scene_keyframes.data["height"])
-        report = assess(verdict, thresholds, measure_clip(clip, scene, size, start if scene.number > 1 else None))
+        report = assess(verdict, thresholds, measure_clip(clip, scene, size, start if scene.opens_on_previous_frame else None))
     return AssetCheckResult(
         passed=report.passed,
         # A clip below the bar is only ever accepted on purpose (best of max_attempts, forced, or

@@ -73,7 +73,9 @@ def test_every_clip_prompt_of_the_sample_carries_traits_place_camera_state_and_r
     assert LOCAL_RULE_SUGGESTION in prompts[2] and LOCAL_RULE_SUGGESTION in prompts[3]
     rules_shown = latest_metadata(instance, "scene_keyframes", "film-prompts|003")["rules_in_force"]
     assert f"{LOCAL_RULE_SUGGESTION} [judge, scene 2 attempt 1]" in rules_shown
-    assert latest_metadata(instance, "storyboard", "film-prompts")["rule_count"] == len(board.rules) >= 5
+    shown = latest_metadata(instance, "storyboard", "film-prompts")
+    assert shown["rule_count"] == len(board.rules) >= 5 and shown["cuts"] == [1, 2, 3, 4]
+    assert board.metadata.logline in shown["vision"] and board.characters[0].face in shown["vision"]
 
 
 def test_a_cut_opens_on_a_new_frame_and_continuous_scenes_carry_on(vidpipe_env, instance, tmp_path: Path):
