@@ -430,6 +430,9 @@ class ModelCall(BaseModel):
     model: str
     seconds: float
     usage: dict[str, float] = Field(default_factory=dict)
+    prompts: list[str] = Field(
+        default_factory=list, description="The prompts a text model was sent, in order, when the caller did not compose them."
+    )
 
 
 Department = Literal["director", "cinematographer", "gaffer", "script_supervisor", "costume", "production_design"]

@@ -110,17 +110,19 @@ class VertexTextModel(ConfigurableResource):
         in its schema, with one corrective turn naming the bad fields."""
         recorder = CallRecorder(self.model)
         durations = scene_durations or default_durations(brief.scene_count, brief.seed)
+        prompts = [director_prompt(brief, len(durations))]
         with self.settings.client(self.model) as client:
             vision = self._json(
-                client, recorder, what="write the director's vision", prompt=director_prompt(brief, len(durations)),
+                client, recorder, what="write the director's vision", prompt=prompts[0],
                 system=DIRECTOR_SYSTEM, schema=VisionDraft, parse=parse_vision, seed=brief.seed,
             )
             scenes: list[Scene] = []
             for numbers in batches(len(durations)):
+                prompts.append(scenes_prompt(brief, vision, numbers, durations, music, scenes[-1] if scenes else None))
                 scenes += self._json(
                     client, recorder,
                     what=f"write scenes {numbers.start}-{numbers.stop - 1} of the storyboard",
-                    prompt=scenes_prompt(brief, vision, numbers, durations, music, scenes[-1] if scenes else None),
+                    prompt=prompts[-1],
                     system=SCENES_SYSTEM, schema=ScenesDraft,
                     parse=lambda text, numbers=numbers: parse_scenes(text, vision, numbers, durations, music),
                     seed=brief.seed,
@@ -130,20 +132,21 @@ class VertexTextModel(ConfigurableResource):
         except ValidationError as exc:
             raise StoryboardInvalid(f"{self.model}: {describe_validation_error(exc, 'storyboard')}", model=self.model) from None
         recorder.count("scenes", len(storyboard.scenes))
-        return storyboard, recorder.model_call()
+        return storyboard, recorder.model_call().model_copy(update={"prompts": prompts})
 
     def scene_changes(self, *, storyboard: Storyboard, scene: Scene, record: Continuity) -> tuple[list[StateChange], ModelCall]:
         """Gemini says what the scene visibly changes, each change on one present character or the place."""
         recorder = CallRecorder(self.model)
         state = [f"{line.subject}, {line.aspect}: {line.value} (since scene {line.since_scene})" for line in record.state]
+        prompt = changes_prompt(storyboard, scene, state)
         with self.settings.client(self.model) as client:
             changes = self._json(
                 client, recorder, what=f"list what scene {scene.number} changes",
-                prompt=changes_prompt(storyboard, scene, state), system=STATE_SYSTEM, schema=ChangesDraft,
+                prompt=prompt, system=STATE_SYSTEM, schema=ChangesDraft,
                 parse=lambda text: parse_changes(text, scene), temperature=0.2,
             )
         recorder.count("changes", len(changes))
-        return changes, recorder.model_call()
+        return changes, recorder.model_call().model_copy(update={"prompts": [prompt]})
 
     def _json(self, client, recorder: CallRecorder, *, what: str, prompt: str, system: str, schema: type, parse, seed: int | None = None, temperature: float | None = None):
         return gemini_json(

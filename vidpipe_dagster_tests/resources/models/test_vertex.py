@@ -456,6 +456,7 @@ def test_the_vision_then_the_scenes_each_with_its_schema(settings, fake_vertex):
     assert call.model == "gemini-2.5-pro"
     assert call.usage["prompt_tokens"] == 240 and call.usage["output_tokens"] == 160
     assert call.usage["requests"] == 2 and call.seconds >= 0
+    assert call.prompts == [user_text(director), user_text(scenes)]  # stored with the storyboard
 
 
 def test_storyboard_scene_durations_and_music_fix_count_lengths_and_cues(settings, fake_vertex):
@@ -540,6 +541,7 @@ def test_the_state_request_names_the_scene_the_state_and_the_schema(settings, fa
     correction = user_text(fake_vertex.requests[3], 2)
     assert "changes.0.subject: 'bram' is not in scene 2" in correction
     assert [(c.subject, c.aspect) for c in changes] == [("mara", "props"), ("lighthouse", "smoke")]
+    assert call.prompts == [text]
     assert call.usage["corrective_retries"] == 1
 
 
