@@ -166,8 +166,10 @@ class ChangeCue:
     interior_only: bool = False
 
 
+_SOAKED = "soaked through and dripping"
+_DRY_WEATHER = ("clearing", "clear")
 CHANGES: tuple[ChangeCue, ...] = (
-    ChangeCue(("shelter", "soak", "drench", "swim", "wade", "plunge", "caught in the rain"), "character", "wet", "soaked through and dripping",
+    ChangeCue(("shelter", "soak", "drench", "swim", "wade", "plunge", "caught in the rain"), "character", "wet", _SOAKED,
               needs_weather=("storm", "rain")),
     ChangeCue(("crank", "repair", "fix", "grease", "oil"), "character", "dirt", "streaked with black machine grease"),
     ChangeCue(("fall", "trip", "stumble", "wound", "hurt", "bruise"), "character", "injury", "a fresh graze on the left cheekbone"),
@@ -273,9 +275,12 @@ def _clauses(hint: str) -> list[str]:
     return [c.strip() for c in re.split(r"[;,:]| and | as | while | when ", hint) if c.strip()]
 
 
-def _changes(beat: _Beat, place_id: str, place: Place, cast: list[tuple[str, Role, Character]]) -> list[StateChange]:
+def _changes(
+    beat: _Beat, place_id: str, place: Place, cast: list[tuple[str, Role, Character]], soaked: set[str]
+) -> list[StateChange]:
     """What the beat changes, each change on the character its clause names (or on everyone present
-    when it says 'the two of them'), never on everyone in the scene alike."""
+    when it says 'the two of them'), never on everyone in the scene alike. Whoever was soaked
+    (`soaked`, kept up to date here) dries off once the weather clears."""
     present = [(role, character) for _, role, character in cast if character.id in beat.cast]
     changes: dict[tuple[str, str], StateChange] = {}
     subjects: list[str] = []
@@ -301,6 +306,11 @@ def _changes(beat: _Beat, place_id: str, place: Place, cast: list[tuple[str, Rol
             noun = [w for w in said[verb_at + 1 :] if w not in _ARTICLES][:2]
             if noun:
                 changes[(subjects[0], "props")] = StateChange(subject=subjects[0], aspect="props", value=f"the {' '.join(noun)}")
+    if beat.weather in _DRY_WEATHER:
+        for subject in sorted(soaked & set(beat.cast)):
+            changes.setdefault((subject, "wet"), StateChange(subject=subject, aspect="wet", value="damp, drying off"))
+    soaked.difference_update(subject for (subject, aspect), change in changes.items() if aspect == "wet" and change.value != _SOAKED)
+    soaked.update(subject for (subject, aspect), change in changes.items() if aspect == "wet" and change.value == _SOAKED)
     return list(changes.values())
 
 
@@ -346,6 +356,7 @@ def _plan(brief: Brief, durations: list[int], music: list[MusicCue] | None) -> t
             key_elements=list(place.key_elements), light_sources=list(place.light_sources),
         ))
     scenes = []
+    soaked: set[str] = set()
     for number, (beat, duration) in enumerate(zip(beats, durations, strict=True), start=1):
         place = _place(beat.place)
         intensity, tempo = _intensity(beat.hint)
@@ -362,7 +373,7 @@ def _plan(brief: Brief, durations: list[int], music: list[MusicCue] | None) -> t
             lighting=_lighting(place, beat.time, beat.weather), time_of_day=beat.time, weather=beat.weather,
             sound="; ".join(sound), characters=beat.cast, location=beat.place,
             transition_in="cut" if cut else "continuous",
-            changes=_changes(beat, beat.place, place, cast),
+            changes=_changes(beat, beat.place, place, cast, soaked),
             music=music[number - 1] if music else None,
         ))
     moods = [scene.mood for scene in scenes]

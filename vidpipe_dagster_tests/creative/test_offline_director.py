@@ -29,6 +29,7 @@ def test_changes_land_on_the_character_the_clause_names():
     assert scenes[0].characters == [keeper]  # only the keeper climbs the stairs
     assert by_scene[1] == {(dog, "wet")}  # the dog sheltered from the rain; the keeper did not get wet
     assert {(dog, "dirt"), (keeper, "dirt"), ("lamp-room", "smoke")} == by_scene[2]  # "the two of them crank"
+    assert [(c.subject, c.value) for c in scenes[3].changes] == [(dog, "damp, drying off")]  # the sky clears at dawn
 
 
 def test_the_same_brief_gives_the_same_storyboard_and_the_vision_is_complete():
