@@ -58,6 +58,16 @@ def storyboard_scene(storyboard_artifact: StoredArtifact, partition: str) -> tup
         raise InvalidInput(f"project {project!r}: {exc}") from None
 
 
+def scene_direction(context: AssetExecutionContext, own: str) -> str:
+    """The extra direction for this scene: a `prompt_override` given to either step of the scene's
+    run amends the scene for both, so its keyframes and its clip are drawn from one description."""
+    if own.strip():
+        return own
+    ops = (context.run.run_config or {}).get("ops", {})
+    given = [ops.get(name, {}).get("config", {}).get("prompt_override", "") for name in ("scene_keyframes", "scene_clip")]
+    return next((direction for direction in given if direction.strip()), "")
+
+
 class KeyframeConfig(Config):
     regenerate: Literal["both", "end"] = Field(
         default="both",
@@ -66,7 +76,9 @@ class KeyframeConfig(Config):
             "scene's start is the previous clip's last frame); 'end' keeps the accepted start keyframe."
         ),
     )
-    prompt_override: str = Field(default="", description="Extra direction, added to the scene's description in every prompt.")
+    prompt_override: str = Field(
+        default="", description="Extra direction added to the scene's description; given to either step of the run, it reaches both."
+    )
     quality: QualityConfig = Field(
         default_factory=QualityConfig, description="Thresholds for this run; unset ones come from the brief, then the environment."
     )
@@ -125,7 +137,7 @@ def scene_keyframes(
         board, scene = storyboard_scene(storyboard, context.partition_key)
         request = Brief.model_validate(brief.data)
         thresholds = thresholds_for(quality_policy, request, config.quality)
-    scene = scene.amended(config.prompt_override)
+    scene = scene.amended(scene_direction(context, config.prompt_override))
     project, _ = split_partition(context.partition_key)
     size = project_size(request, board.metadata.aspect_ratio, video_model)
     with asset_step(context, workspace) as directory:
@@ -219,7 +231,9 @@ def scene_keyframes(
 
 
 class ClipConfig(Config):
-    prompt_override: str = Field(default="", description="Extra direction, added to the scene's description in the clip prompt.")
+    prompt_override: str = Field(
+        default="", description="Extra direction added to the scene's description; given to either step of the run, it reaches both."
+    )
     quality: QualityConfig = Field(
         default_factory=QualityConfig, description="Thresholds for this run; unset ones come from the brief, then the environment."
     )
@@ -261,7 +275,7 @@ def scene_clip(
         if config.use_attempt:
             return chosen_attempt(store, "scene_clip", partition, config.use_attempt)
         board, scene = storyboard_scene(storyboard, partition)
-        scene = scene.amended(config.prompt_override)
+        scene = scene.amended(scene_direction(context, config.prompt_override))
         request = Brief.model_validate(brief.data)
         thresholds = thresholds_for(quality_policy, request, config.quality)
     size = (scene_keyframes.data["width"], scene_keyframes.data["height"])

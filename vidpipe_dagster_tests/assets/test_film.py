@@ -117,7 +117,7 @@ def test_a_cut_opens_on_a_new_frame_and_continuous_scenes_carry_on(vidpipe_env, 
     assert again.attempt == keyframes.attempt + 1 and "start" in again.data["prompts"]
 
 
-def test_a_prompt_change_reaches_both_keyframes_and_the_clip(vidpipe_env, instance):
+def test_a_prompt_change_given_once_reaches_both_keyframes_and_the_clip(vidpipe_env, instance):
     defs = build_defs()
     store = defs.resources["blob_store"].open()
     brief = submit_brief(instance, store, sample_brief(project_id="film-amend", scene_count=1, scene_hints=["Dusk: the keeper climbs the spiral stairs"]))
@@ -125,7 +125,7 @@ def test_a_prompt_change_reaches_both_keyframes_and_the_clip(vidpipe_env, instan
     amend = "a moth circles the oil lamp"
     result = defs.resolve_job_def("scene").execute_in_process(
         instance=instance, partition_key="film-amend|001",
-        run_config={"ops": {name: {"config": {"prompt_override": amend}} for name in ("scene_keyframes", "scene_clip")}},
+        run_config={"ops": {"scene_clip": {"config": {"prompt_override": amend}}}},  # set once, in the launchpad
     )
     assert result.success
     keyframes = load_materialized(instance, store, "scene_keyframes", "film-amend|001")
