@@ -44,6 +44,7 @@ class PendingArtifact(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
     facts: dict[str, Any] = Field(default_factory=dict)
     upstream: dict[str, int] = Field(default_factory=dict)
+    scores: dict[str, Any] | None = Field(default=None, description="The attempt's quality scores, for the ledger.")
     workspace: Path | None = Field(default=None, description="Removed by the IO manager once stored.")
 
     @model_validator(mode="after")
@@ -118,7 +119,7 @@ def commit_artifact(
             manifest_uri=store.uri(key),
         )
         store.put_bytes(key, artifact.model_dump_json(indent=2).encode(), "application/json")
-        ledger.update(asset, partition, attempt, AttemptStatus.STORED, uri=artifact.manifest_uri)
+        ledger.update(asset, partition, attempt, AttemptStatus.STORED, uri=artifact.manifest_uri, scores=pending.scores)
     except BaseException as exc:
         abandon_attempt(store, ledger, asset, partition, attempt, [*keys.values(), key], f"not published: {type(exc).__name__}: {exc}")
         raise

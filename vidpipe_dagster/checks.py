@@ -3,9 +3,9 @@
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, AssetIn, MetadataValue, asset_check
 
 from vidpipe_dagster.artifacts import split_partition
-from vidpipe_dagster.domain import JudgeVerdict, ModelCall, StoredArtifact, Storyboard
+from vidpipe_dagster.domain import JudgeVerdict, ModelCall, QualityThresholds, StoredArtifact, Storyboard
 from vidpipe_dagster.partitions import scenes_partitions
-from vidpipe_dagster.quality import QualityThresholds, assess, measure_clip
+from vidpipe_dagster.quality import assess, measure_clip
 from vidpipe_dagster.resources.storage import BlobStoreResource
 from vidpipe_dagster.resources.workspace import WorkspaceResource
 
@@ -16,8 +16,9 @@ from vidpipe_dagster.resources.workspace import WorkspaceResource
     additional_ins={"scene_keyframes": AssetIn("scene_keyframes"), "storyboard": AssetIn("storyboard")},
     description=(
         "Duration and resolution as planned, no black or frozen stretch, continuity with the previous "
-        "scene's last frame, and the judge's score. Measures are taken again from the stored clip; the "
-        "judge's score is the one recorded when the attempt was made (a judge call costs money)."
+        "scene's last frame, and the judge's grades under the thresholds in force. Measures are taken "
+        "again from the stored clip; the grades are those recorded when the attempt was made (a judge "
+        "call costs money)."
     ),
 )
 def clip_quality(
@@ -32,13 +33,14 @@ def clip_quality(
     _, scene_key = split_partition(scene_clip.partition)
     scene = board.scene(scene_key)
     store = blob_store.open()
-    recorded = scene_clip.facts.get("quality", {})
-    verdict = JudgeVerdict(score=recorded.get("judge_score", 0.0), call=ModelCall(model="recorded", seconds=0))
+    recorded = scene_clip.facts["quality"]
+    verdict = JudgeVerdict.model_validate({**recorded, "call": ModelCall(model="recorded", seconds=0)})
+    thresholds = QualityThresholds.model_validate(recorded["thresholds"])
     with workspace.open(f"check-{scene_clip.partition}") as directory:
         clip = store.get_file(scene_clip.objects["clip.mp4"].key, directory / "clip.mp4")
         start = store.get_file(scene_keyframes.objects["start.png"].key, directory / "start.png")
         size = (scene_keyframes.data["width"], scene_keyframes.data["height"])
-        report = assess(measure_clip(clip, scene, size, start if scene.number > 1 else None, verdict), QualityThresholds())
+        report = assess(verdict, thresholds, measure_clip(clip, scene, size, start if scene.opens_on_previous_frame else None))
     return AssetCheckResult(
         passed=report.passed,
         # A clip below the bar is only ever accepted on purpose (best of max_attempts, forced, or
@@ -48,6 +50,7 @@ def clip_quality(
         metadata={
             "attempt": MetadataValue.int(scene_clip.attempt),
             "score": MetadataValue.float(report.score),
+            "verdict": MetadataValue.text(report.verdict),
             "measures": MetadataValue.json(report.scores()),
         },
     )

@@ -143,7 +143,9 @@ def _regenerate(args: argparse.Namespace) -> int:
     from vidpipe_dagster.remote import Remote
 
     config = {"prompt_override": args.prompt or "", "force": args.force}
-    run_id = Remote(args.url).run_scene(args.project, scene_key(args.scene), clip_config=config)
+    # The extra direction reaches every model call of the scene: both keyframes and the clip.
+    keyframes = {"prompt_override": args.prompt} if args.prompt else None
+    run_id = Remote(args.url).run_scene(args.project, scene_key(args.scene), clip_config=config, keyframes_config=keyframes)
     print(f"regenerating scene {scene_key(args.scene)} of {args.project}: run {run_id}")
     return 0
 
@@ -213,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     regenerate = command("regenerate", _regenerate, "generate a scene again (later scenes follow per the brief)")
     regenerate.add_argument("project")
     regenerate.add_argument("scene", type=int)
-    regenerate.add_argument("--prompt", help="replaces the storyboard's description of the scene")
+    regenerate.add_argument("--prompt", help="extra direction added to the scene's description, for its keyframes and clip")
     regenerate.add_argument("--force", action="store_true", help="accept the first attempt whatever its quality")
     accept = command("accept", _accept, "make an earlier attempt of a scene's clip the accepted one")
     accept.add_argument("project")

@@ -17,9 +17,12 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    computed_field,
     field_validator,
     model_validator,
 )
+
+from vidpipe_dagster.creative.rubric import CATEGORY_WEIGHTS, Category, Grade, Verdict, fill_thresholds, rubric_score, verdict_for
 
 PROJECT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 SCENE_DURATIONS: tuple[int, ...] = (4, 6, 8)
@@ -28,6 +31,9 @@ MAX_SCENES = 99
 ProjectId = Annotated[str, StringConstraints(pattern=PROJECT_ID_RE.pattern)]
 SceneDuration = Literal[4, 6, 8]
 AspectRatio = Literal["16:9", "9:16"]
+Resolution = Literal["720p", "1080p"]
+#: Short side in pixels of each resolution; 360p is the `local` backend's quick default, not offered to briefs.
+RESOLUTION_SHORT_SIDE: dict[str, int] = {"360p": 360, "720p": 720, "1080p": 1080}
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -37,6 +43,11 @@ class InvalidInput(ValueError):
 
 class InvalidBrief(InvalidInput):
     pass
+
+
+class OutputInvalid(ValueError):
+    """A model's answer did not validate; the message names every problem (and earns the model one
+    corrective turn)."""
 
 
 def validate_project_id(project_id: str) -> str:
@@ -66,6 +77,40 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class QualityOverride(_Strict):
+    """Quality thresholds set by one layer (environment, brief, launchpad); unset ones come from below."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    accept: float | None = Field(default=None, ge=0, le=1, description="An attempt scoring at least this is accepted at once.")
+    pass_: float | None = Field(default=None, ge=0, le=1, alias="pass", description="A best-of at least this meets the bar.")
+    major: float | None = Field(default=None, ge=0, le=1, description="Below this an attempt fails and is never used unless forced.")
+    max_attempts: int | None = Field(default=None, ge=1, le=10, description="Attempts per clip and per keyframe.")
+
+
+class QualityThresholds(_Strict):
+    """The thresholds in force for one step: defaults, then environment, brief and launchpad overrides."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    accept: float = Field(ge=0, le=1)
+    pass_: float = Field(ge=0, le=1, alias="pass")
+    major: float = Field(ge=0, le=1)
+    max_attempts: int = Field(ge=1, le=10)
+
+    @classmethod
+    def resolve(cls, *layers: QualityOverride | None) -> QualityThresholds:
+        """Later layers win; contradicting bars are refused with `InvalidInput` naming the fields."""
+        try:
+            values = fill_thresholds([layer.model_dump(by_alias=True) for layer in layers if layer is not None])
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        return cls.model_validate(values)
+
+    def verdict(self, score: float) -> Verdict:
+        return verdict_for(score, accept=self.accept, pass_=self.pass_, major=self.major)
+
+
 class Brief(_Strict):
     """The validated request for one project."""
 
@@ -87,7 +132,15 @@ class Brief(_Strict):
             "is not used; the final cut ends with the track."
         ),
     )
-    max_attempts: int = Field(default=3, ge=1, le=10)
+    quality: QualityOverride | None = Field(
+        default=None, description="Quality thresholds for this project: accept, pass, major, max_attempts."
+    )
+    resolution: Resolution | None = Field(
+        default=None, description="Picture size of clips and cut; the model backend's default (720p for vertex) if unset."
+    )
+    keep_model_audio: bool = Field(
+        default=False, description="With an audio track, mix the video model's own sound under it instead of dropping it."
+    )
     regenerate_later_scenes: bool = Field(
         default=True,
         description="When a scene is regenerated, regenerate the scenes after it in turn.",
@@ -150,33 +203,146 @@ class BriefLimits(_Strict):
     max_tries: int = Field(default=5, ge=1)
 
 
+SubjectId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,40}$")]
+TransitionIn = Literal["cut", "continuous"]
+Intensity = Literal["low", "medium", "high", "extreme"]
+Tempo = Literal["slow", "moderate", "fast", "very_fast"]
+
+
 class Character(_Strict):
-    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,40}$")]
+    """A character and the traits that must never drift (the costume and makeup department's sheet)."""
+
+    id: SubjectId
     name: str
-    description: str
+    description: str = ""
+    age: str = ""
+    build: str = ""
+    face: str = ""
+    hair: str = ""
+    wardrobe: str = ""
+    accessories: list[str] = Field(default_factory=list)
 
 
 class Location(_Strict):
-    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,40}$")]
+    """A place as the production designer locks it: its look, its weather and its motivated light."""
+
+    id: SubjectId
     name: str
-    description: str
+    description: str = ""
+    time_of_day: str = ""
+    weather: str = ""
+    palette: list[str] = Field(default_factory=list)
+    key_elements: list[str] = Field(default_factory=list)
+    light_sources: list[str] = Field(default_factory=list, description="The motivated sources of light in the place.")
+
+
+class EmotionalArc(_Strict):
+    beginning: str
+    middle: str
+    end: str
+
+
+class Vision(_Strict):
+    """The director's vision of the whole film, written before the storyboard."""
+
+    visual_style: str = ""
+    palette: list[str] = Field(default_factory=list)
+    arc: EmotionalArc | None = None
+
+
+class DirectorVision(_Strict):
+    """What the director's step answers: the vision plus the cast and the places, fully described."""
+
+    title: str
+    logline: str
+    vision: Vision
+    characters: list[Character]
+    locations: list[Location] = Field(min_length=1)
+
+
+class Lighting(_Strict):
+    """The gaffer's plan for one scene; every light is motivated by something in the place."""
+
+    key_light: str
+    quality: str = ""
+    colour_temperature: str = ""
+    motivated_sources: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        # Storyboards written before lighting had a structure said it in one phrase.
+        return {"key_light": value} if isinstance(value, str) else value
+
+    def __str__(self) -> str:
+        parts = [self.key_light, self.quality, self.colour_temperature]
+        return ", ".join(part for part in parts if part)
+
+
+class MusicCue(_Strict):
+    """The music under a scene, from the phrase analysis of the brief's track."""
+
+    section: str
+    mood: str = ""
+    intensity: Intensity = "medium"
+    tempo: Tempo = "moderate"
+
+
+class Phrase(MusicCue):
+    """A phrase of the brief's audio track: where it starts, and what the music does there."""
+
+    start_s: float = Field(ge=0)
+
+
+class StateChange(_Strict):
+    """One thing a scene changes about a character or a place, that later scenes must keep."""
+
+    subject: SubjectId = Field(description="id of the character or location that changes")
+    aspect: str = Field(min_length=1, description="what changes, e.g. 'clothes', 'hair', 'injury', 'props', 'smoke'")
+    value: str = Field(min_length=1, description="how it looks now, e.g. 'soaked through and dripping'")
 
 
 class Scene(_Strict):
     number: int = Field(ge=1, le=MAX_SCENES)
     duration_s: SceneDuration
     description: str
+    mood: str = ""
+    intensity: Intensity = "medium"
+    tempo: Tempo = "moderate"
     shot_type: str
     camera_angle: str
     camera_movement: str
-    lighting: str
+    composition: str = ""
+    lighting: Lighting
+    time_of_day: str = Field(default="", description="When the scene happens; the location's time of day if empty.")
+    weather: str = Field(default="", description="The weather in the scene; the location's weather if empty.")
+    sound: str = ""
+    dialogue: str = ""
     continuity_notes: str = ""
     characters: list[str] = Field(default_factory=list)
+    wardrobe: dict[str, str] = Field(
+        default_factory=dict, description="Character id -> what they wear in this scene, when it differs from their sheet."
+    )
     location: str
+    transition_in: TransitionIn = Field(
+        default="continuous",
+        description="'continuous' opens on the previous clip's last frame; 'cut' opens on a newly drawn keyframe.",
+    )
+    changes: list[StateChange] = Field(default_factory=list, description="What this scene changes, for later scenes.")
+    music: MusicCue | None = None
 
     @property
     def key(self) -> str:
         return scene_key(self.number)
+
+    @property
+    def opens_on_previous_frame(self) -> bool:
+        return self.number > 1 and self.transition_in == "continuous"
+
+    def amended(self, direction: str) -> Scene:
+        """The scene with a user's extra direction added to its description (not replacing it)."""
+        direction = direction.strip()
+        return self.model_copy(update={"description": f"{self.description} {direction}"}) if direction else self
 
 
 class StoryboardMetadata(_Strict):
@@ -186,11 +352,47 @@ class StoryboardMetadata(_Strict):
     aspect_ratio: AspectRatio = "16:9"
 
 
+class Rule(_Strict):
+    """A generation rule in force for a project, with where it came from."""
+
+    text: str = Field(min_length=1)
+    source: Literal["always", "preset", "judge"]
+    preset: str | None = Field(default=None, description="The style or genre preset that brought it in.")
+    scene: int | None = Field(default=None, description="The scene whose judge suggested it.")
+    attempt: int | None = Field(default=None, description="The attempt of that scene whose judge suggested it.")
+
+    @property
+    def provenance(self) -> str:
+        if self.source == "judge":
+            return f"judge, scene {self.scene} attempt {self.attempt}"
+        return f"preset '{self.preset}'" if self.source == "preset" else "always"
+
+
+class StateLine(_Strict):
+    """What a character or place looks like now, since which scene."""
+
+    subject: str
+    aspect: str
+    value: str
+    since_scene: int = Field(ge=1)
+
+
+class Continuity(_Strict):
+    """The continuity record after a scene: the state of every character and place, and the rules in
+    force. Scene N+1 reads scene N's record the way it reads scene N's last frame."""
+
+    after_scene: int = Field(ge=0, description="0: before the first scene.")
+    state: list[StateLine] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
+
+
 class Storyboard(_Strict):
     metadata: StoryboardMetadata
+    vision: Vision = Field(default_factory=Vision)
     characters: list[Character]
     locations: list[Location] = Field(min_length=1)
     scenes: list[Scene] = Field(min_length=1)
+    rules: list[Rule] = Field(default_factory=list, description="The rules in force from the first scene on.")
 
     @model_validator(mode="after")
     def _consistent(self) -> Storyboard:
@@ -205,6 +407,14 @@ class Storyboard(_Strict):
                 raise ValueError(f"scene {scene.number} names unknown characters {sorted(unknown)}")
             if scene.location not in location_ids:
                 raise ValueError(f"scene {scene.number} names unknown location {scene.location!r}")
+            absent = set(scene.wardrobe) - set(scene.characters)
+            if absent:
+                raise ValueError(f"scene {scene.number}: wardrobe names characters not in the scene {sorted(absent)}")
+            strangers = {change.subject for change in scene.changes} - set(scene.characters) - {scene.location}
+            if strangers:
+                raise ValueError(
+                    f"scene {scene.number}: changes name {sorted(strangers)}, who are neither in the scene nor its location"
+                )
         return self
 
     @property
@@ -237,15 +447,52 @@ class ModelCall(BaseModel):
     model: str
     seconds: float
     usage: dict[str, float] = Field(default_factory=dict)
+    prompts: list[str] = Field(
+        default_factory=list, description="The prompts a text model was sent, in order, when the caller did not compose them."
+    )
+
+
+Department = Literal["director", "cinematographer", "gaffer", "script_supervisor", "costume", "production_design"]
+Severity = Literal["critical", "major", "minor"]
+
+
+class JudgeIssue(BaseModel):
+    """One problem the judge saw, for the department that can fix it."""
+
+    department: Department
+    category: Category
+    severity: Severity
+    description: str
+    timestamp_s: float | None = Field(default=None, ge=0, description="Where in the clip; None for a still image.")
+    location_in_frame: str | None = None
+    suggested_fix: str
 
 
 class JudgeVerdict(BaseModel):
-    """The quality judge's opinion of one clip: a 0..1 score, per-category scores, a correction."""
+    """The quality judge's opinion of one clip or keyframe: a grade per rubric category, issues,
+    and a rule for later scenes. The score is computed from the grades (`creative.rubric`), never
+    taken from the judge."""
 
-    score: float = Field(ge=0.0, le=1.0)
-    categories: dict[str, float] = Field(default_factory=dict)
-    correction: str = ""
+    grades: dict[Category, Grade]
+    issues: list[JudgeIssue] = Field(default_factory=list)
+    feedback: str = ""
+    rule_suggestion: str | None = Field(
+        default=None, description="A systemic rule for every later prompt and judge (not scene-specific)."
+    )
     call: ModelCall
+
+    @field_validator("grades")
+    @classmethod
+    def _every_category(cls, grades: dict[str, str]) -> dict[str, str]:
+        missing = [name for name in CATEGORY_WEIGHTS if name not in grades]
+        if missing:
+            raise ValueError(f"no grade for {', '.join(missing)}")
+        return grades
+
+    @computed_field
+    @property
+    def score(self) -> float:
+        return rubric_score(self.grades)
 
 
 # --- What is stored --------------------------------------------------------------------------
@@ -299,3 +546,5 @@ class MediaFacts(BaseModel):
     pixel_format: str
     has_audio: bool = False
     audio_codec: str | None = None
+    audio_channels: int | None = None
+    audio_sample_rate: int | None = None

@@ -1,17 +1,22 @@
-"""Is a clip good enough? Measures, thresholds and the verdict, with no Dagster in sight.
+"""Is a clip or a keyframe good enough? Measures, the judge's verdict under the thresholds in
+force, and the choice among attempts, with no Dagster in sight.
 
-The same assessment runs inside `scene_clip` (to decide whether to retry with a corrected prompt)
-and in the `clip_quality` asset check (to report on whichever attempt is accepted).
+The same assessment runs inside `scene_keyframes` and `scene_clip` (to decide whether to retry
+with a rewritten prompt) and in the `clip_quality` asset check (to report on the accepted attempt).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 from PIL import Image
 from pydantic import BaseModel, Field
 
-from vidpipe_dagster.domain import JudgeVerdict, Scene
+from vidpipe_dagster.creative.rubric import Verdict
+from vidpipe_dagster.domain import InvalidInput, JudgeVerdict, QualityThresholds, Scene
 from vidpipe_dagster.media.frames import first_frame, frame_stats, ssim
 from vidpipe_dagster.media.probe import probe
 
@@ -19,9 +24,12 @@ from vidpipe_dagster.media.probe import probe
 # Measured: a slow 8 s crossfade between two keyframes changes ~0.3 per frame; a still clip ~0.0.
 FROZEN_LUMA_DELTA = 0.1
 
+ResultT = TypeVar("ResultT")
 
-class QualityThresholds(BaseModel):
-    min_judge_score: float = Field(default=0.6, ge=0, le=1)
+
+class MeasureLimits(BaseModel):
+    """What a clip must measure up to whatever the judge says."""
+
     max_black_ratio: float = Field(default=0.2, ge=0, le=1)
     max_frozen_ratio: float = Field(default=0.5, ge=0, le=1)
     min_continuity_ssim: float = Field(default=0.85, ge=0, le=1)
@@ -36,31 +44,53 @@ class ClipMeasures(BaseModel):
     black_ratio: float
     frozen_ratio: float
     continuity_ssim: float | None = Field(description="First frame against the frame it must continue from.")
-    judge_score: float
-    judge_categories: dict[str, float] = Field(default_factory=dict)
 
 
 class QualityReport(BaseModel):
-    passed: bool
-    score: float = Field(description="One number to rank attempts by: the judge's score less penalties.")
+    passed: bool = Field(description="Accepted at once: the score reaches `accept` and nothing measured failed.")
+    usable: bool = Field(description="Good enough to be the best of several attempts (the score reaches `pass`).")
+    verdict: Verdict
+    score: float = Field(description="One number to rank attempts by: the judge's score less measured penalties.")
     problems: list[str]
-    measures: ClipMeasures
+    judge: JudgeVerdict
+    thresholds: QualityThresholds
+    measures: ClipMeasures | None = None
 
-    def scores(self) -> dict[str, float | bool | None]:
-        """What goes into the attempt log and the materialization metadata."""
+    def scores(self) -> dict[str, Any]:
+        """What goes into the attempt's manifest and the ledger: every grade, issue and measure."""
+        judge = self.judge
         measures = self.measures
         return {
             "passed": self.passed,
+            "verdict": self.verdict,
             "score": self.score,
-            "judge_score": measures.judge_score,
-            "black_ratio": round(measures.black_ratio, 4),
-            "frozen_ratio": round(measures.frozen_ratio, 4),
-            "continuity_ssim": None if measures.continuity_ssim is None else round(measures.continuity_ssim, 4),
-            "duration_s": round(measures.duration_s, 3),
+            "judge_score": judge.score,
+            "grades": dict(judge.grades),
+            "issues": [issue.model_dump() for issue in judge.issues],
+            "feedback": judge.feedback,
+            "rule_suggestion": judge.rule_suggestion,
+            "thresholds": self.thresholds.model_dump(by_alias=True),
+            **(
+                {
+                    "black_ratio": round(measures.black_ratio, 4),
+                    "frozen_ratio": round(measures.frozen_ratio, 4),
+                    "continuity_ssim": None if measures.continuity_ssim is None else round(measures.continuity_ssim, 4),
+                    "duration_s": round(measures.duration_s, 3),
+                }
+                if measures
+                else {}
+            ),
         }
 
+    def why(self) -> str:
+        """Why this attempt falls short, for a log line or an error."""
+        weak = [f"{name} {grade}" for name, grade in self.judge.grades.items() if grade != "PASS"]
+        parts = [f"score {self.score:.2f} ({self.verdict})", *weak, *self.problems]
+        parts += [f"{issue.severity} {issue.department}: {issue.description}" for issue in self.judge.issues[:3]]
+        return "; ".join(parts)
 
-def measure_clip(clip: Path, scene: Scene, expected_resolution: tuple[int, int], continues_from: Path | None, verdict: JudgeVerdict) -> ClipMeasures:
+
+def measure_clip(clip: Path, scene: Scene, expected_resolution: tuple[int, int], continues_from: Path | None) -> ClipMeasures:
     facts = probe(clip)
     stats = frame_stats(clip, frozen_delta=FROZEN_LUMA_DELTA)
     continuity = None
@@ -75,34 +105,89 @@ def measure_clip(clip: Path, scene: Scene, expected_resolution: tuple[int, int],
         black_ratio=stats.black_frame_ratio,
         frozen_ratio=stats.frozen_frame_ratio,
         continuity_ssim=continuity,
-        judge_score=verdict.score,
-        judge_categories=verdict.categories,
     )
 
 
-def assess(measures: ClipMeasures, thresholds: QualityThresholds) -> QualityReport:
+def measured_problems(measures: ClipMeasures, limits: MeasureLimits) -> list[str]:
     problems = []
-    if abs(measures.duration_s - measures.expected_duration_s) > thresholds.duration_tolerance_s:
+    if abs(measures.duration_s - measures.expected_duration_s) > limits.duration_tolerance_s:
         problems.append(f"runs {measures.duration_s:.2f} s instead of {measures.expected_duration_s} s")
     if measures.resolution != measures.expected_resolution:
         problems.append(f"is {measures.resolution[0]}x{measures.resolution[1]}, not {measures.expected_resolution[0]}x{measures.expected_resolution[1]}")
-    if measures.black_ratio > thresholds.max_black_ratio:
+    if measures.black_ratio > limits.max_black_ratio:
         problems.append(f"{measures.black_ratio:.0%} of frames are black")
-    if measures.frozen_ratio > thresholds.max_frozen_ratio:
+    if measures.frozen_ratio > limits.max_frozen_ratio:
         problems.append(f"{measures.frozen_ratio:.0%} of frames are frozen")
-    if measures.continuity_ssim is not None and measures.continuity_ssim < thresholds.min_continuity_ssim:
+    if measures.continuity_ssim is not None and measures.continuity_ssim < limits.min_continuity_ssim:
         problems.append(f"opens with SSIM {measures.continuity_ssim:.2f} against the previous scene's last frame")
-    if measures.judge_score < thresholds.min_judge_score:
-        problems.append(f"judge scored {measures.judge_score:.2f} (needs {thresholds.min_judge_score:.2f})")
-    score = max(0.0, measures.judge_score - measures.black_ratio - 0.5 * measures.frozen_ratio)
-    if measures.continuity_ssim is not None:
-        score -= max(0.0, thresholds.min_continuity_ssim - measures.continuity_ssim)
-    return QualityReport(passed=not problems, score=round(max(0.0, score), 4), problems=problems, measures=measures)
+    return problems
 
 
-def correction_for(report: QualityReport, judge_correction: str) -> str:
-    """The note appended to the next attempt's prompt: what the judge asked for, and what failed."""
-    parts = [judge_correction.strip()] if judge_correction.strip() else []
-    if report.problems:
-        parts.append(f"avoid what failed last time ({'; '.join(report.problems)})")
-    return "; ".join(parts)
+def assess(
+    verdict: JudgeVerdict, thresholds: QualityThresholds, measures: ClipMeasures | None = None, limits: MeasureLimits | None = None
+) -> QualityReport:
+    """The judge's verdict under `thresholds`, less penalties for what was measured (clips only)."""
+    score = verdict.score
+    problems: list[str] = []
+    if measures is not None:
+        limits = limits or MeasureLimits()
+        problems = measured_problems(measures, limits)
+        score -= measures.black_ratio + 0.5 * measures.frozen_ratio
+        if measures.continuity_ssim is not None:
+            score -= max(0.0, limits.min_continuity_ssim - measures.continuity_ssim)
+    score = round(max(0.0, score), 4)
+    label = thresholds.verdict(score)
+    return QualityReport(
+        passed=label == "ACCEPT" and not problems,
+        usable=label in ("ACCEPT", "MINOR_ISSUES"),
+        verdict=label,
+        score=score,
+        problems=problems,
+        judge=verdict,
+        thresholds=thresholds,
+        measures=measures,
+    )
+
+
+class BelowTheBar(InvalidInput):
+    """No attempt reached the `pass` threshold: nothing is accepted (unless forced)."""
+
+
+@dataclass(frozen=True)
+class Tried(Generic[ResultT]):
+    result: ResultT
+    report: QualityReport
+    prompt: str
+
+
+def judged_attempts(
+    *,
+    what: str,
+    prompt: str,
+    max_attempts: int,
+    force: bool,
+    attempt: Callable[[int, str], tuple[ResultT, QualityReport]],
+    rewrite: Callable[[str, QualityReport], str],
+) -> tuple[Tried[ResultT], list[Tried[ResultT]]]:
+    """Make, judge and keep up to `max_attempts` attempts of `what`, rewriting the prompt with the
+    judge's fixes after each one that falls short; stop at the first that passes.
+
+    Returns the chosen attempt (the passing one, else the best usable one) and every attempt.
+    `force` takes the first attempt whatever it scores. With no usable attempt, `BelowTheBar`
+    names why, and nothing downstream is made from any of them."""
+    tried: list[Tried[ResultT]] = []
+    for number in range(1, (1 if force else max_attempts) + 1):
+        result, report = attempt(number, prompt)
+        tried.append(Tried(result, report, prompt))
+        if report.passed or force:
+            return tried[-1], tried
+        if number < max_attempts:
+            prompt = rewrite(prompt, report)
+    best = max(tried, key=lambda candidate: candidate.report.score)
+    if not best.report.usable:
+        raise BelowTheBar(
+            f"{what}: no attempt of {len(tried)} reached the pass bar {best.report.thresholds.pass_:g}; "
+            f"the best has {best.report.why()}. Regenerate with a changed prompt, lower the brief's "
+            "quality thresholds, or force it"
+        )
+    return best, tried

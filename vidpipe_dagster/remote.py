@@ -86,7 +86,15 @@ class Remote:
             raise RemoteError("; ".join(error["message"] for error in answer["errors"]))
         return answer["data"]
 
-    def run_scene(self, project: str, scene: str, *, clip_config: dict[str, Any] | None = None, assets: list[str] | None = None) -> str:
+    def run_scene(
+        self,
+        project: str,
+        scene: str,
+        *,
+        clip_config: dict[str, Any] | None = None,
+        keyframes_config: dict[str, Any] | None = None,
+        assets: list[str] | None = None,
+    ) -> str:
         """Launch the scene job for one scene (through the run queue, like a launch from the UI)."""
         validate_project_id(project)
         partition = scene_partition_key(project, scene)
@@ -96,7 +104,8 @@ class Remote:
             "dagster/partition/scene": scene,
             PROJECT_TAG: project,
         }
-        run_config = {"ops": {"scene_clip": {"config": clip_config}}} if clip_config else {}
+        ops = {name: {"config": config} for name, config in (("scene_keyframes", keyframes_config), ("scene_clip", clip_config)) if config}
+        run_config = {"ops": ops} if ops else {}
         return self.client.submit_job_execution(
             scene_job.name, repository_location_name=LOCATION, run_config=run_config, tags=tags, asset_selection=assets
         )

@@ -14,6 +14,8 @@ class SceneStatus:
     accepted: int | None
     score: float | None
     state: str
+    verdict: str | None = None
+    grades: dict[str, str] | None = None
 
 
 def scene_statuses(scene_keys: list[str], clip_attempts: list[AttemptRecord]) -> list[SceneStatus]:
@@ -37,15 +39,27 @@ def scene_statuses(scene_keys: list[str], clip_attempts: list[AttemptRecord]) ->
                 accepted=accepted.attempt if accepted else None,
                 score=accepted.scores.get("score") if accepted else None,
                 state=state,
+                verdict=accepted.scores.get("verdict") if accepted else None,
+                grades=accepted.scores.get("grades") if accepted else None,
             )
         )
     return rows
 
 
+def grades_text(grades: dict[str, str] | None) -> str:
+    """The rubric's grades in short: the categories short of PASS, or 'all PASS'."""
+    if not grades:
+        return "-"
+    weak = [f"{name.replace('_', ' ')} {grade}" for name, grade in grades.items() if grade != "PASS"]
+    return ", ".join(weak) or "all PASS"
+
+
 def format_table(rows: list[SceneStatus]) -> str:
-    lines = [f"{'scene':<7}{'attempts':>9}{'accepted':>10}{'score':>8}  state"]
+    lines = [f"{'scene':<7}{'attempts':>9}{'accepted':>10}{'score':>8}  {'verdict':<13}{'state':<32}grades"]
     for row in rows:
         accepted = str(row.accepted) if row.accepted is not None else "-"
         score = f"{row.score:.2f}" if row.score is not None else "-"
-        lines.append(f"{row.scene:<7}{row.attempts:>9}{accepted:>10}{score:>8}  {row.state}")
+        lines.append(
+            f"{row.scene:<7}{row.attempts:>9}{accepted:>10}{score:>8}  {row.verdict or '-':<13}{row.state:<32}{grades_text(row.grades)}"
+        )
     return "\n".join(lines)

@@ -19,7 +19,7 @@ def test_the_asset_graph_reads_like_the_pipeline(vidpipe_env):
     assert {key.to_user_string() for key in graph.get_all_asset_keys()} == set(PIPELINE)
     parents = {name: {p.to_user_string() for p in graph.get(AssetKey(name)).parent_keys} for name in PIPELINE}
     assert parents["storyboard"] == {"brief"}
-    assert parents["scene_keyframes"] == {"storyboard", "character_sheets", "location_sheets"}
+    assert parents["scene_keyframes"] == {"storyboard", "character_sheets", "location_sheets", "brief"}
     assert parents["scene_clip"] == {"storyboard", "scene_keyframes", "brief"}
     assert parents["final_video"] == {"brief", "storyboard", "scene_clip"}
     scenes = graph.get(AssetKey("scene_clip")).partitions_def

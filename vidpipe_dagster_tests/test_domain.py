@@ -14,7 +14,7 @@ from vidpipe_dagster.domain import (
 
 def test_a_minimal_brief_gets_safe_defaults():
     brief = parse_brief('{"project_id": "my-film", "prompt": "a fox in the snow"}')
-    assert (brief.scene_count, brief.aspect_ratio, brief.max_attempts, brief.audio) == (4, "16:9", 3, None)
+    assert (brief.scene_count, brief.aspect_ratio, brief.quality, brief.resolution, brief.audio) == (4, "16:9", None, None, None)
 
 
 @pytest.mark.parametrize(
@@ -27,6 +27,11 @@ def test_a_minimal_brief_gets_safe_defaults():
         ('{"project_id": "ok-id", "prompt": "x", "colour": "red"}', "brief.colour"),
         ('{"project_id": "ok-id"}', "brief.prompt"),
         ('{"project_id": "ok-id", "prompt": "x", "scene_count": 1, "scene_hints": ["a", "b"]}', "scene_hints"),
+        ('{"project_id": "ok-id", "prompt": "x", "quality": {"accept": 1.2}}', "brief.quality.accept"),
+        ('{"project_id": "ok-id", "prompt": "x", "quality": {"pass": -0.1}}', "brief.quality.pass"),
+        ('{"project_id": "ok-id", "prompt": "x", "quality": {"max_attempts": 0}}', "brief.quality.max_attempts"),
+        ('{"project_id": "ok-id", "prompt": "x", "quality": {"acept": 0.5}}', "brief.quality.acept"),
+        ('{"project_id": "ok-id", "prompt": "x", "resolution": "4k"}', "brief.resolution"),
     ],
 )
 def test_a_malformed_brief_is_refused_naming_the_field(raw, named):

@@ -58,7 +58,11 @@ def test_briefs_dropped_in_the_inbox_become_videos_and_a_regeneration_cascades(d
     )
     assert recut.attempt == 2
     first = load_materialized(deployment_instance, store, "scene_clip", "gulls|001")
-    assert first.data["prompt"].startswith("the gulls scatter at a thunderclap")
+    # The extra direction is added to the scene's action in the keyframe prompts and the clip prompt.
+    keyframes = load_materialized(deployment_instance, store, "scene_keyframes", "gulls|001")
+    for prompt in [first.data["prompt"], *keyframes.data["prompts"].values()]:
+        action = next(line for line in prompt.splitlines() if line.startswith("Action: "))
+        assert action.endswith(" the gulls scatter at a thunderclap.")
     status = vidpipe(studio, "status", "gulls").stdout
     assert "001" in status and "accepted" in status and "final cut: attempt 2" in status
     assert not any(Path(deployment["VIDPIPE_WORKSPACE_ROOT"]).iterdir())

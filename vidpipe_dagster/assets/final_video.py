@@ -1,6 +1,7 @@
 from dagster import AssetExecutionContext, asset
 
 from vidpipe_dagster.artifacts import PendingArtifact, split_partition
+from vidpipe_dagster.assets.judging import thresholds_for
 from vidpipe_dagster.assets.common import asset_step, fetch, fetch_audio, image_markdown, in_project, lineage
 from vidpipe_dagster.domain import Brief, InvalidInput, StoredArtifact, Storyboard
 from vidpipe_dagster.log_context import get_logger
@@ -10,8 +11,8 @@ from vidpipe_dagster.media.ffmpeg import mux_audio, stitch
 from vidpipe_dagster.media.frames import first_frame
 from vidpipe_dagster.media.probe import probe
 from vidpipe_dagster.partitions import projects_partitions
-from vidpipe_dagster.quality import QualityThresholds
 from vidpipe_dagster.resources.ledger import AttemptLedger, AttemptRecord
+from vidpipe_dagster.resources.quality_policy import QualityConfig, QualityPolicy
 from vidpipe_dagster.resources.storage import BlobStoreResource
 from vidpipe_dagster.resources.workspace import WorkspaceResource
 
@@ -43,6 +44,7 @@ def final_video(
     scene_clip: dict[str, StoredArtifact],
     blob_store: BlobStoreResource,
     ledger: AttemptLedger,
+    quality_policy: QualityPolicy,
     workspace: WorkspaceResource,
 ) -> PendingArtifact:
     """Every accepted clip of the project, stitched in storyboard order (and muxed with the brief's
@@ -61,11 +63,15 @@ def final_video(
     with asset_step(context, workspace) as directory:
         local_clips = [fetch(store, clip, "clip.mp4", directory) for clip in clips]
         cut = directory / "final.mp4"
+        sound = "the video model's own sound" if probe(local_clips[0]).has_audio else "none"
         if request.audio:
-            silent = directory / "silent.mp4"
-            stitch(local_clips, silent, workdir=directory)
+            stitched = directory / "stitched.mp4"
+            stitch(local_clips, stitched, workdir=directory)
             # The scenes run up to 2 s past the track (timing.picture_length): the cut ends with it.
-            mux_audio(silent, fetch_audio(store, request, directory), cut)
+            # The track wins; the clips' own sound stays under it only if the brief asks.
+            keep = request.keep_model_audio and sound != "none"
+            mux_audio(stitched, fetch_audio(store, request, directory), cut, keep_video_audio=keep)
+            sound = "the music track over the video model's sound" if keep else "the music track"
         else:
             stitch(local_clips, cut, workdir=directory)
         thumbnails = []
@@ -75,7 +81,8 @@ def final_video(
             thumbnails.append((f"scene {key}", thumbnail))
         sheet = contact_sheet(thumbnails, directory / "contact_sheet.png")
         scores = attempt_scores(ledger.attempts("scene_clip", partition_prefix=f"{request.project_id}|"), board.scene_keys, clips)
-        chart = score_chart(scores, QualityThresholds().min_judge_score, directory / "scores.png")
+        accept_bar = thresholds_for(quality_policy, request, QualityConfig()).accept
+        chart = score_chart(scores, accept_bar, directory / "scores.png")
         facts = probe(cut)
         log.info("final cut: %d scenes, %.2f s", len(clips), facts.duration_s)
         context.add_output_metadata(
@@ -96,6 +103,7 @@ def final_video(
                 "frame_count": facts.frame_count,
                 "resolution": f"{facts.width}x{facts.height}",
                 "has_audio": facts.has_audio,
+                "sound": sound,
                 "scene_attempts": {key: clip.attempt for key, clip in zip(board.scene_keys, clips)},
                 "attempt_scores": {key: [vars(a) for a in attempts] for key, attempts in scores.items()},
             },

@@ -1,31 +1,44 @@
 """Per-scene assets: keyframes, then the clip between them.
 
-Scene N opens on the last frame of scene N-1's accepted clip. Dagster cannot declare an edge to
-the previous partition of a non-time dimension, so the predecessor is read from the event log and
-a missing one fails the step at once with a message saying what to materialize first.
+Scene N follows scene N-1's accepted clip: a `continuous` scene opens on its last frame, a `cut`
+draws a new start keyframe conditioned on it, and both read the continuity record (state and
+rules) it leaves. Dagster cannot declare an edge to the previous partition of a non-time dimension,
+so the predecessor is read from the event log and a missing one fails the step at once with a
+message saying what to materialize first.
 """
 
-
+from pathlib import Path
 from typing import Literal
 
 from dagster import AssetExecutionContext, Config, MetadataValue, ResourceParam, asset
 from pydantic import Field
 
 from vidpipe_dagster.artifacts import PendingArtifact, commit_artifact, load_materialized, read_manifest, split_partition
+from vidpipe_dagster.assets.judging import (
+    JudgedKeyframe,
+    chart_metadata,
+    judge_keyframe,
+    previous_last_frame,
+    project_size,
+    rewriter,
+    thresholds_for,
+)
+from vidpipe_dagster.assets.continuity import continuity_after, continuity_before, keyframes_record, record_lines
 from vidpipe_dagster.assets.common import TRANSIENT_RETRY, asset_step, fetch, image_markdown, in_project, lineage, scratch_step
-from vidpipe_dagster.domain import Brief, InvalidInput, Scene, StoredArtifact, Storyboard, scene_key
+from vidpipe_dagster.domain import Brief, InvalidInput, ModelCall, Scene, StoredArtifact, Storyboard, scene_key
 from vidpipe_dagster.log_context import get_logger
 from vidpipe_dagster.media.frames import extract_last_frame
 from vidpipe_dagster.media.probe import probe
 from vidpipe_dagster.partitions import scene_partition_key, scenes_partitions
-from vidpipe_dagster.prompts import clip_prompt, keyframe_prompt
-from vidpipe_dagster.quality import QualityReport, QualityThresholds, assess, correction_for, measure_clip
+from vidpipe_dagster.creative.compose import clip_prompt, keyframe_prompt
+from vidpipe_dagster.creative.versions import prompt_version
+from vidpipe_dagster.quality import BelowTheBar, QualityReport, assess, judged_attempts, measure_clip
 from vidpipe_dagster.resources.lease import ProjectLease
 from vidpipe_dagster.resources.ledger import AttemptLedger, AttemptStatus
-from vidpipe_dagster.resources.models.protocols import ImageModel, QualityJudge, VideoModel
+from vidpipe_dagster.resources.models.protocols import ImageModel, QualityJudge, TextModel, VideoModel
+from vidpipe_dagster.resources.quality_policy import QualityConfig, QualityPolicy
 from vidpipe_dagster.resources.storage import BlobStore, BlobStoreResource, ObjectMissing
 from vidpipe_dagster.resources.workspace import WorkspaceResource
-from vidpipe_dagster.timing import frame_size
 
 log = get_logger(__name__)
 
@@ -45,85 +58,185 @@ def storyboard_scene(storyboard_artifact: StoredArtifact, partition: str) -> tup
         raise InvalidInput(f"project {project!r}: {exc}") from None
 
 
+def scene_direction(context: AssetExecutionContext, own: str) -> str:
+    """The extra direction for this scene: a `prompt_override` given to either step of the scene's
+    run amends the scene for both, so its keyframes and its clip are drawn from one description."""
+    if own.strip():
+        return own
+    ops = (context.run.run_config or {}).get("ops", {})
+    given = [ops.get(name, {}).get("config", {}).get("prompt_override", "") for name in ("scene_keyframes", "scene_clip")]
+    return next((direction for direction in given if direction.strip()), "")
+
+
 class KeyframeConfig(Config):
     regenerate: Literal["both", "end"] = Field(
         default="both",
-        description="'end' keeps the accepted start keyframe and draws a new end keyframe only.",
+        description=(
+            "'both' draws the end keyframe and, for a cut scene, a new start keyframe (a continuous "
+            "scene's start is the previous clip's last frame); 'end' keeps the accepted start keyframe."
+        ),
     )
-    prompt_override: str = Field(default="", description="Extra direction for the regenerated keyframes.")
+    prompt_override: str = Field(
+        default="", description="Extra direction added to the scene's description; given to either step of the run, it reaches both."
+    )
+    quality: QualityConfig = Field(
+        default_factory=QualityConfig, description="Thresholds for this run; unset ones come from the brief, then the environment."
+    )
+    force: bool = Field(default=False, description="Keep the first keyframe drawn whatever the judge says.")
     use_attempt: int = Field(default=0, ge=0, description="Make this stored attempt the accepted one; generate nothing.")
 
 
-@asset(partitions_def=scenes_partitions, group_name="scenes", pool="image_model", kinds={"png"}, retry_policy=TRANSIENT_RETRY)
+def previous_clip_of(context: AssetExecutionContext, store: BlobStore, project: str, scene: Scene) -> StoredArtifact | None:
+    """The accepted clip of the scene before, which every scene after the first needs (its last
+    frame and its continuity record); a missing one fails at once saying what to materialize."""
+    if scene.number == 1:
+        return None
+    previous_partition = str(scene_partition_key(project, scene_key(scene.number - 1)))
+    previous_clip = load_materialized(context.instance, store, "scene_clip", previous_partition)
+    if previous_clip is None:
+        raise MissingPredecessor(
+            f"scene {scene.key} of project {project!r} follows scene {scene_key(scene.number - 1)}, which has "
+            f"no clip yet: materialize scene_clip[{previous_partition}] first"
+        )
+    return previous_clip
+
+
+@asset(
+    partitions_def=scenes_partitions,
+    group_name="scenes",
+    pool="image_model",
+    kinds={"png"},
+    retry_policy=TRANSIENT_RETRY,
+    code_version=prompt_version("keyframes"),
+)
 def scene_keyframes(
     context: AssetExecutionContext,
     config: KeyframeConfig,
     storyboard: StoredArtifact,
     character_sheets: StoredArtifact,
     location_sheets: StoredArtifact,
+    brief: StoredArtifact,
     image_model: ResourceParam[ImageModel],
+    text_model: ResourceParam[TextModel],
+    quality_judge: ResourceParam[QualityJudge],
+    video_model: ResourceParam[VideoModel],
+    quality_policy: QualityPolicy,
     blob_store: BlobStoreResource,
     workspace: WorkspaceResource,
 ):  # PendingArtifact, or the StoredArtifact a user picked
-    """Start and end keyframe of a scene; the start continues from the previous scene's last frame."""
+    """Start and end keyframe of a scene. A continuous scene starts on the previous clip's last
+    frame; the first scene and a cut draw a new start keyframe from the reference sheets and the
+    previous scene's end frame. Prompts carry the continuity record (state and rules) before the
+    scene; the end keyframe also shows what the scene changes. Each drawn keyframe is judged on the
+    rubric and redrawn from a rewritten prompt until it passes; one still below the pass bar after
+    its attempts fails the step, so no clip is paid for from it."""
     store = blob_store.open()
     with in_project(context):
         if config.use_attempt:
             return chosen_attempt(store, "scene_keyframes", context.partition_key, config.use_attempt)
         board, scene = storyboard_scene(storyboard, context.partition_key)
+        request = Brief.model_validate(brief.data)
+        thresholds = thresholds_for(quality_policy, request, config.quality)
+    scene = scene.amended(scene_direction(context, config.prompt_override))
     project, _ = split_partition(context.partition_key)
-    size = frame_size(board.metadata.aspect_ratio)
+    size = project_size(request, board.metadata.aspect_ratio, video_model)
     with asset_step(context, workspace) as directory:
         references = [fetch(store, character_sheets, f"{c}.png", directory) for c in scene.characters]
         references.append(fetch(store, location_sheets, f"{scene.location}.png", directory))
+        reference_names = [board.character(c).name for c in scene.characters] + [board.location(scene.location).name]
         used = [storyboard, character_sheets, location_sheets]
+        previous_clip = previous_clip_of(context, store, project, scene)
+        record = continuity_before(board, previous_clip)
+        changes, changes_call = text_model.scene_changes(storyboard=board, scene=scene, record=record)
+        calls = [changes_call]
+        previous_end = None
+        if previous_clip is not None:
+            previous_end = extract_last_frame(fetch(store, previous_clip, "clip.mp4", directory), directory / "previous-end.png")
+            used.append(previous_clip)
         start = directory / "start.png"
-        calls = []
+        prompts: dict[str, str] = {}
+        judged: dict[str, JudgedKeyframe] = {}
+
+        def judged_keyframe(name: str, prompt: str, previous: Path | None) -> Path:
+            """Draw, judge and redraw one keyframe; the accepted one's prompt is the one kept."""
+            judged[name] = judge_keyframe(
+                name=name, prompt=prompt, directory=directory, judge=quality_judge, text_model=text_model,
+                scene=scene, storyboard=board, thresholds=thresholds, force=config.force,
+                previous_frame=previous_end, rules=[rule.text for rule in record.rules],
+                previous_description=board.scenes[scene.number - 2].description if scene.number > 1 else None,
+                draw=lambda text, out: image_model.keyframe(
+                    prompt=text, storyboard=board, scene=scene, references=references, previous_frame=previous, out=out, size=size,
+                ),
+            )
+            calls.extend(judged[name].calls)
+            prompts[name] = judged[name].prompt
+            return judged[name].path
+        opening = "first" if scene.number == 1 else scene.transition_in
         if config.regenerate == "end":
             current = load_materialized(context.instance, store, "scene_keyframes", context.partition_key)
             if current is None:
                 raise InvalidInput(f"scene_keyframes[{context.partition_key}] has no start keyframe to keep yet; regenerate both")
             fetch(store, current, "start.png", directory).rename(start)
             used.append(current)
-        elif scene.number == 1:
-            calls.append(
-                image_model.keyframe(
-                    prompt=f"{keyframe_prompt(scene, board, 'start')} {config.prompt_override}".strip(), storyboard=board, scene=scene,
-                    references=references, previous_frame=None, out=start, size=size,
-                )
-            )
+        elif opening == "continuous":
+            previous_end.rename(start)
+            log.info("scene %s continues from the last frame of scene_clip attempt %d", scene.key, previous_clip.attempt)
         else:
-            previous_partition = str(scene_partition_key(project, scene_key(scene.number - 1)))
-            previous_clip = load_materialized(context.instance, store, "scene_clip", previous_partition)
-            if previous_clip is None:
-                raise MissingPredecessor(
-                    f"scene {scene.key} of project {project!r} opens on the last frame of scene "
-                    f"{scene_key(scene.number - 1)}, which has no clip yet: materialize "
-                    f"scene_clip[{previous_partition}] first"
-                )
-            extract_last_frame(fetch(store, previous_clip, "clip.mp4", directory), start)
-            used.append(previous_clip)
-            log.info("scene %s opens on the last frame of %s attempt %d", scene.key, previous_partition, previous_clip.attempt)
-        end = directory / "end.png"
-        calls.append(
-            image_model.keyframe(
-                prompt=f"{keyframe_prompt(scene, board, 'end')} {config.prompt_override}".strip(), storyboard=board, scene=scene,
-                references=references, previous_frame=start, out=end, size=size,
+            prompts["start"] = keyframe_prompt(
+                board, scene, "start", record, changes, references=reference_names,
+                previous_frame=f"the last frame of scene {scene.number - 1}" if previous_end else None,
             )
+            start = judged_keyframe("start", prompts["start"], previous_end)
+        end_prompt = keyframe_prompt(
+            board, scene, "end", record, changes, references=reference_names, previous_frame="the start frame of this shot"
         )
-        context.add_output_metadata({"preview": image_markdown([("start", start), ("end", end)])})
+        end = judged_keyframe("end", end_prompt, start)
+        quality = {name: keyframe.rows for name, keyframe in judged.items()}
+        worst = min((keyframe.report for keyframe in judged.values()), key=lambda report: report.score)
+        context.add_output_metadata(
+            {
+                "preview": image_markdown([("start", start), ("end", end)]),
+                **chart_metadata(worst, sum(len(rows) for rows in quality.values())),
+                **{f"{moment}_prompt": MetadataValue.md(f"```\n{text}\n```") for moment, text in prompts.items()},
+            }
+        )
         return PendingArtifact(
             workspace=directory,
             files={"start.png": start, "end.png": end},
-            data={"scene": scene.key, "width": size[0], "height": size[1]},
-            facts={"resolution": f"{size[0]}x{size[1]}", "models": [c.model_dump() for c in calls]},
+            data={
+                "scene": scene.key,
+                "width": size[0],
+                "height": size[1],
+                "opening": opening,
+                "prompts": prompts,
+                "continuity_in": record.model_dump(mode="json"),
+                "changes": [change.model_dump(mode="json") for change in changes],
+            },
+            facts={
+                "resolution": f"{size[0]}x{size[1]}",
+                "opening": opening,
+                "prompts": prompts,
+                "state_in": record_lines(record)["state"],
+                "rules_in_force": record_lines(record)["rules"],
+                "rule_count": len(record.rules),
+                "changes": [f"{c.subject}, {c.aspect}: {c.value}" for c in changes],
+                "models": [c.model_dump() for c in calls],
+                "quality": quality,
+            },
+            scores={"passed": worst.passed, "score": worst.score, "judge_score": worst.judge.score, "keyframes": {
+                name: keyframe.report.scores() for name, keyframe in judged.items()
+            }},
             upstream=lineage(*used),
         )
 
 
 class ClipConfig(Config):
-    prompt_override: str = Field(default="", description="Replaces the storyboard's description of this scene.")
-    max_attempts: int = Field(default=0, ge=0, le=10, description="Attempts before the best one is accepted; 0 = the brief's max_attempts.")
+    prompt_override: str = Field(
+        default="", description="Extra direction added to the scene's description; given to either step of the run, it reaches both."
+    )
+    quality: QualityConfig = Field(
+        default_factory=QualityConfig, description="Thresholds for this run; unset ones come from the brief, then the environment."
+    )
     force: bool = Field(default=False, description="Accept the first attempt whatever the quality checks say.")
     use_attempt: int = Field(default=0, ge=0, description="Make this stored attempt the accepted one; generate nothing.")
 
@@ -134,6 +247,7 @@ class ClipConfig(Config):
     pool="video_model",
     kinds={"mp4"},
     retry_policy=TRANSIENT_RETRY,
+    code_version=prompt_version("clip"),
 )
 def scene_clip(
     context: AssetExecutionContext,
@@ -143,6 +257,8 @@ def scene_clip(
     brief: StoredArtifact,
     video_model: ResourceParam[VideoModel],
     quality_judge: ResourceParam[QualityJudge],
+    text_model: ResourceParam[TextModel],
+    quality_policy: QualityPolicy,
     blob_store: BlobStoreResource,
     ledger: AttemptLedger,
     lease: ProjectLease,
@@ -150,76 +266,116 @@ def scene_clip(
 ) -> StoredArtifact:
     """The scene's clip, moving from its start keyframe to its end keyframe.
 
-    Every attempt is judged and stored; a failing one is retried with a corrected prompt, and if
-    none passes within max_attempts the best is accepted and flagged."""
+    Every attempt is judged on the rubric and stored with its grades; one short of the accept bar
+    is retried from a prompt the text model rewrites with the judge's fixes. If none is accepted
+    within max_attempts, the best is used and flagged, or, below the pass bar, the step fails."""
     partition = context.partition_key
     store = blob_store.open()
     with in_project(context):
         if config.use_attempt:
             return chosen_attempt(store, "scene_clip", partition, config.use_attempt)
         board, scene = storyboard_scene(storyboard, partition)
-    request = Brief.model_validate(brief.data)
+        scene = scene.amended(scene_direction(context, config.prompt_override))
+        request = Brief.model_validate(brief.data)
+        thresholds = thresholds_for(quality_policy, request, config.quality)
     size = (scene_keyframes.data["width"], scene_keyframes.data["height"])
-    max_attempts = 1 if config.force else config.max_attempts or request.max_attempts
-    tried: list[tuple[StoredArtifact, QualityReport]] = []
-    correction = None
+    record, changes = keyframes_record(board, scene.number, scene_keyframes)
+    # The model's own sound is kept when there is no music track, or mixed under it on request.
+    with_audio = request.audio is None or request.keep_model_audio
+    previous_description = board.scenes[scene.number - 2].description if scene.number > 1 else None
+    stored_attempts: list[StoredArtifact] = []
+    prompts: list[str] = []
+    rewrites: list[ModelCall] = []
     with scratch_step(context, workspace) as directory:
         start = fetch(store, scene_keyframes, "start.png", directory)
         end = fetch(store, scene_keyframes, "end.png", directory)
-        continues_from = start if scene.number > 1 else None
-        for round_number in range(1, max_attempts + 1):
+        # Pixel continuity is measured only where the shot goes on; a cut opens on a new frame.
+        continues_from = start if scene.opens_on_previous_frame else None
+        # The judge sees the previous scene's last frame either way: a continuous scene opens on it.
+        previous_frame = continues_from or previous_last_frame(store, scene_keyframes, scene, directory)
+
+        def attempt(number: int, prompt: str) -> tuple[StoredArtifact, QualityReport]:
             # This asset stores its own attempts, so it takes the IO manager's fence itself: a
             # worker whose project lease was taken over neither pays for a clip nor publishes one.
             lease.held.check()
-            prompt = clip_prompt(scene, board, override=config.prompt_override or None, correction=correction)
-            out = directory / f"try-{round_number}" / "clip.mp4"
+            out = directory / f"try-{number}" / "clip.mp4"
             out.parent.mkdir()
             call = video_model.clip(
                 prompt=prompt, scene=scene, start_frame=start, end_frame=end, out=out, size=size,
-                seed=request.seed + scene.number * 100 + round_number,
+                seed=request.seed + scene.number * 100 + number, audio=with_audio,
             )
-            verdict = quality_judge.judge(clip=out, scene=scene, storyboard=board, prompt=prompt)
-            report = assess(measure_clip(out, scene, size, continues_from, verdict), QualityThresholds())
+            verdict = quality_judge.judge(
+                media=out, scene=scene, storyboard=board, prompt=prompt, previous_frame=previous_frame,
+                previous_description=previous_description, rules=[rule.text for rule in record.rules],
+            )
+            report = assess(verdict, thresholds, measure_clip(out, scene, size, continues_from))
             facts = probe(out)
+            previous_prompt = prompts[-1] if prompts else None
+            prompts.append(prompt)
             stored = commit_artifact(
                 store=store, ledger=ledger, asset="scene_clip", partition=partition, run_id=context.run.run_id,
                 before_publish=lease.held.check,
                 pending=PendingArtifact(
                     workspace=directory,
                     files={"clip.mp4": out},
-                    data={"scene": scene.key, "prompt": prompt, "duration_s": scene.duration_s},
+                    data={
+                        "scene": scene.key,
+                        "prompt": prompt,
+                        "previous_prompt": previous_prompt,
+                        "duration_s": scene.duration_s,
+                        "continuity_in": record.model_dump(mode="json"),
+                        "changes": [change.model_dump(mode="json") for change in changes],
+                        "rule_suggestion": verdict.rule_suggestion,
+                    },
                     facts={
                         "duration_s": round(facts.duration_s, 3),
                         "frame_count": facts.frame_count,
                         "resolution": f"{facts.width}x{facts.height}",
                         "fps": facts.fps,
+                        "has_audio": facts.has_audio,
                         "prompt": prompt,
+                        "previous_prompt": previous_prompt,
                         "quality": report.scores(),
                         "problems": report.problems,
                         "model": call.model_dump(),
                         "judge": verdict.call.model_dump(),
+                        "rewrite": rewrites[-1].model_dump() if previous_prompt is not None else None,
+                        "rule_suggestion": verdict.rule_suggestion,
                     },
+                    scores=report.scores(),
                     upstream=lineage(storyboard, scene_keyframes),
                 ),
             )
-            ledger.update("scene_clip", partition, stored.attempt, AttemptStatus.STORED, scores=report.scores(), note="; ".join(report.problems) or None)
-            tried.append((stored, report))
-            log.info("scene %s attempt %d: score %.2f%s", scene.key, stored.attempt, report.score, "" if report.passed else f" ({'; '.join(report.problems)})")
-            if report.passed or config.force:
-                break
-            correction = correction_for(report, verdict.correction)
-        accepted, report = tried[-1] if (report.passed or config.force) else max(tried, key=lambda pair: pair[1].score)
-        for stored, rejected in tried:
-            if stored.attempt != accepted.attempt:
+            stored_attempts.append(stored)
+            if report.problems:
+                ledger.update("scene_clip", partition, stored.attempt, AttemptStatus.STORED, note="; ".join(report.problems))
+            log.info("scene %s attempt %d: %s", scene.key, stored.attempt, report.why())
+            return stored, report
+
+        try:
+            chosen, tried = judged_attempts(
+                what=f"the clip of scene {scene.key}",
+                prompt=clip_prompt(board, scene, record, changes),
+                max_attempts=thresholds.max_attempts, force=config.force, attempt=attempt, rewrite=rewriter(text_model, rewrites),
+            )
+        except BelowTheBar:
+            for stored in stored_attempts:
                 ledger.update("scene_clip", partition, stored.attempt, AttemptStatus.REJECTED)
-        flag = "" if report.passed else ("forced" if config.force else f"best of {len(tried)} attempts; below the quality bar")
+            raise
+        for stored in stored_attempts:
+            if stored.attempt != chosen.result.attempt:
+                ledger.update("scene_clip", partition, stored.attempt, AttemptStatus.REJECTED)
+        report = chosen.report
+        flag = "passed" if report.passed else ("forced" if config.force else f"best of {len(tried)} attempts; below the quality bar ({report.verdict})")
         context.add_output_metadata(
             {
-                "attempts_tried": MetadataValue.json([{"attempt": s.attempt, **r.scores()} for s, r in tried]),
-                "quality_flag": MetadataValue.text(flag or "passed"),
+                **chart_metadata(report, len(tried)),
+                "attempts_tried": MetadataValue.json([{"attempt": t.result.attempt, **t.report.scores()} for t in tried]),
+                "quality_flag": MetadataValue.text(flag),
+                "continuity_after": MetadataValue.json(record_lines(continuity_after(board, chosen.result))),
             }
         )
-        return accepted
+        return chosen.result
 
 
 def chosen_attempt(store: BlobStore, asset: str, partition: str, attempt: int) -> StoredArtifact:

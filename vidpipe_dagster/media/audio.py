@@ -29,6 +29,8 @@ _CONTEXT_S = 1.0
 _BAND_EDGES_HZ = (0, 150, 300, 600, 1200, 2400, 4000)
 # Quieter than this counts as silence, so noise in a quiet passage is not heard as change.
 _FLOOR_DB = -70.0
+# A rise in loudness this large from one 50 ms frame to the next counts as an onset (a hit, a note).
+_ONSET_DB = 6.0
 
 
 def audio_duration(path: Path) -> float:
@@ -135,3 +137,19 @@ def phrase_boundaries(path: Path, min_change_db: float = 3.0) -> list[float]:
     is_peak = change >= np.lib.stride_tricks.sliding_window_view(padded, 2 * context + 1).max(axis=1)
     times = np.arange(len(change)) * _HOP_S
     return choose_boundaries(times, np.where(is_peak, change, 0.0), len(samples) / _ANALYSIS_RATE, min_change_db)
+
+
+def phrase_profiles(path: Path, starts: list[float]) -> tuple[list[float], list[float]]:
+    """How loud (dB RMS) each phrase of the track is, and how many onsets per second it has; the
+    phrases start at `starts` (the first at 0) and the last runs to the end of the track."""
+    samples = decode_mono(path, _ANALYSIS_RATE)
+    hop = round(_ANALYSIS_RATE * _HOP_S)
+    loudness = 10 * np.log10(np.mean(10 ** (band_levels(samples, _ANALYSIS_RATE) / 10), axis=1))
+    onsets = np.flatnonzero(np.diff(loudness) > _ONSET_DB) + 1
+    edges = [min(round(start / _HOP_S), len(loudness)) for start in starts] + [len(loudness)]
+    levels, rates = [], []
+    for first, end in zip(edges, edges[1:]):
+        span = samples[first * hop : max(end, first + 1) * hop]
+        levels.append(float(20 * np.log10(np.sqrt(np.mean(span**2)) + 1e-9)) if span.size else _FLOOR_DB)
+        rates.append(float(np.count_nonzero((onsets >= first) & (onsets < end)) / max((end - first) * _HOP_S, _HOP_S)))
+    return levels, rates

@@ -24,9 +24,9 @@ _STDERR_TAIL_CHARS = 2000
 _GLOBAL_OPTIONS = ("-hide_banner", "-nostdin", "-loglevel", "error", "-n")
 # veryfast keeps repeated test and preview renders cheap; crf 18 keeps the first and last frames
 # close enough to their keyframes that continuity checks compare like with like.
-_H264 = {"c:v": "libx264", "preset": "veryfast", "crf": 18, "pix_fmt": "yuv420p"}
+H264 = {"c:v": "libx264", "preset": "veryfast", "crf": 18, "pix_fmt": "yuv420p"}
 # The index goes first so a browser can start playing before the whole file has arrived.
-_FASTSTART = {"movflags": "+faststart"}
+FASTSTART = {"movflags": "+faststart"}
 # How far a rendered clip's view slides, as a fraction of its width: per second, and at most.
 _DRIFT_PER_S = 0.02
 _MAX_DRIFT = 0.25
@@ -42,12 +42,13 @@ def ffmpeg_executable() -> str:
     return shutil.which("ffmpeg") or imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def _command(stream: ffmpeg.nodes.OutputStream) -> list[str]:
+def command(stream: ffmpeg.nodes.OutputStream) -> list[str]:
+    """The argument list of an ffmpeg-python output stream, ready for `create_with`."""
     # The binary and the global options lead, so the output path stays the last argument.
     return stream.compile(cmd=[ffmpeg_executable(), *_GLOBAL_OPTIONS])
 
 
-def _path_arg(path: Path) -> str:
+def path_arg(path: Path) -> str:
     # Absolute, so a name starting with '-' cannot read as an option and 'name:...' cannot read
     # as a protocol.
     return str(Path(path).absolute())
@@ -55,7 +56,7 @@ def _path_arg(path: Path) -> str:
 
 def _still_input(image: Path, fps: int) -> ffmpeg.nodes.FilterableStream:
     # pattern_type none: a '%' in a file name must not be taken for an image-sequence pattern.
-    return ffmpeg.input(_path_arg(image), f="image2", pattern_type="none", loop=1, framerate=fps).video
+    return ffmpeg.input(path_arg(image), f="image2", pattern_type="none", loop=1, framerate=fps).video
 
 
 def render_clip_args(
@@ -84,7 +85,7 @@ def render_clip_args(
     drift = 2 * max(1, round(min(_DRIFT_PER_S * duration_s, _MAX_DRIFT) * width / 2))
     canvas = width + drift
     start_image = _still_input(start_png, fps)
-    if _path_arg(start_png) == _path_arg(end_png):
+    if path_arg(start_png) == path_arg(end_png):
         # ffmpeg-python merges identical inputs into one node, so one image feeds both layers.
         layers = start_image.split()
         start_image, end_image = layers[0], layers[1]
@@ -119,15 +120,15 @@ def render_clip_args(
         )  # fmt: skip
         .filter("crop", width, height, 0, 0)
     )
-    output = clip.output(_path_arg(out), an=None, r=fps, **{"frames:v": frames}, **_H264, **_FASTSTART)
-    return _command(output)
+    output = clip.output(path_arg(out), an=None, r=fps, **{"frames:v": frames}, **H264, **FASTSTART)
+    return command(output)
 
 
 def concat_list_text(clips: list[Path]) -> str:
     """The concat demuxer's list of `clips`, one `file '...'` line each, in order."""
     lines = []
     for clip in clips:
-        path = _path_arg(clip)
+        path = path_arg(clip)
         if "\n" in path or "\r" in path:
             # The list is line-based: there is no way to write such a name into it.
             raise ValueError(f"clip path {path!r} contains a line break")
@@ -138,30 +139,25 @@ def concat_list_text(clips: list[Path]) -> str:
 
 def stitch_args(list_file: Path, out: Path) -> list[str]:
     """The command joining the clips named in a concat list without re-encoding them."""
-    joined = ffmpeg.input(_path_arg(list_file), f="concat", safe=0)
-    return _command(joined.output(_path_arg(out), c="copy", **_FASTSTART))
+    joined = ffmpeg.input(path_arg(list_file), f="concat", safe=0)
+    return command(joined.output(path_arg(out), c="copy", **FASTSTART))
 
 
-def mux_audio_args(video: Path, audio: Path, out: Path) -> list[str]:
-    """The command putting `audio` under `video`'s picture; the result ends with the shorter one."""
-    picture = ffmpeg.input(_path_arg(video))["v:0"]
-    sound = ffmpeg.input(_path_arg(audio))["a:0"]
-    muxed = ffmpeg.output(picture, sound, _path_arg(out), shortest=None, **{"c:v": "copy", "c:a": "aac"}, **_FASTSTART)
-    return _command(muxed)
+# How loud the video model's own sound sits under a music track when both are kept.
+MODEL_AUDIO_UNDER_TRACK = 0.35
 
 
-def normalize_clip_args(raw: Path, out: Path, *, size: tuple[int, int], fps: int, duration_s: int) -> list[str]:
-    """The command re-encoding a delivered clip to `size` (scaled and cropped to fill), `fps`
-    and at most `duration_s`, as H.264 yuv420p without sound: the shape every rendered clip has."""
-    width, height = size
-    picture = (
-        ffmpeg.input(_path_arg(raw))
-        .video.filter("scale", width, height, force_original_aspect_ratio="increase")
-        .filter("crop", width, height)
-        .filter("setsar", 1)
-        .filter("fps", fps)
-    )
-    return _command(picture.output(_path_arg(out), t=duration_s, an=None, **_H264, **_FASTSTART))
+def mux_audio_args(video: Path, audio: Path, out: Path, *, keep_video_audio: bool = False) -> list[str]:
+    """The command putting `audio` under `video`'s picture; the result ends with the shorter one.
+    With `keep_video_audio`, the video's own sound is mixed in under the track instead of dropped."""
+    film = ffmpeg.input(path_arg(video))
+    sound = ffmpeg.input(path_arg(audio))["a:0"]
+    if keep_video_audio:
+        track = sound.filter("aformat", sample_rates=48000, channel_layouts="stereo")
+        model = film["a:0"].filter("aformat", sample_rates=48000, channel_layouts="stereo").filter("volume", MODEL_AUDIO_UNDER_TRACK)
+        sound = ffmpeg.filter([track, model], "amix", inputs=2, duration="first", normalize=0)
+    muxed = ffmpeg.output(film["v:0"], sound, path_arg(out), shortest=None, **{"c:v": "copy", "c:a": "aac"}, **FASTSTART)
+    return command(muxed)
 
 
 def _stderr_tail(stderr: bytes | None) -> str:
@@ -248,7 +244,8 @@ def stitch(clips: list[Path], out: Path, workdir: Path) -> None:
         list_file.unlink(missing_ok=True)
 
 
-def mux_audio(video: Path, audio: Path, out: Path) -> None:
-    """Write `video` with `audio` as its soundtrack to `out`, cut to the shorter of the two."""
+def mux_audio(video: Path, audio: Path, out: Path, *, keep_video_audio: bool = False) -> None:
+    """Write `video` with `audio` as its soundtrack to `out`, cut to the shorter of the two (and
+    with the video's own sound mixed under it when `keep_video_audio`)."""
     purpose = f"adding audio {Path(audio).name} to {Path(video).name}"
-    create_with(mux_audio_args(video, audio, out), out, purpose)
+    create_with(mux_audio_args(video, audio, out, keep_video_audio=keep_video_audio), out, purpose)

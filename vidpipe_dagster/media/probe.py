@@ -46,6 +46,8 @@ def probe(path: Path) -> MediaFacts:
     with open_video(path) as (container, video):
         audio = container.streams.audio[0] if container.streams.audio else None
         audio_codec = audio.codec_context.name if audio else None
+        audio_channels = audio.codec_context.channels if audio else None
+        audio_sample_rate = audio.codec_context.sample_rate if audio else None
         codec = video.codec_context.name
         pixel_format = video.codec_context.pix_fmt or ""
         width, height = video.codec_context.width, video.codec_context.height
@@ -72,4 +74,6 @@ def probe(path: Path) -> MediaFacts:
         pixel_format=pixel_format,
         has_audio=audio is not None,
         audio_codec=audio_codec,
+        audio_channels=audio_channels,
+        audio_sample_rate=audio_sample_rate,
     )

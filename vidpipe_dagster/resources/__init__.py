@@ -18,6 +18,7 @@ from vidpipe_dagster.resources.controls import ProjectControls
 from vidpipe_dagster.resources.inbox import InboxResource
 from vidpipe_dagster.resources.ledger import AttemptLedger
 from vidpipe_dagster.resources.lease import ProjectLease
+from vidpipe_dagster.resources.quality_policy import quality_policy_from_environment
 from vidpipe_dagster.resources.storage import BlobStoreResource
 from vidpipe_dagster.resources.workspace import WorkspaceResource
 
@@ -84,6 +85,7 @@ def build_resources() -> dict[str, Any]:
         "inbox": inbox_resource(home),
         "controls": ProjectControls(database_url=database_url),
         "lease": lease,
+        "quality_policy": quality_policy_from_environment(),
         "io_manager": AttemptIOManager(blob_store=blob_store, ledger=ledger, workspace=workspace, lease=lease),
         **model_resources(os.environ.get("VIDPIPE_MODEL_BACKEND", "local")),
     }

@@ -29,6 +29,12 @@ def test_an_audio_brief_is_cut_to_its_track_and_plays_it(vidpipe_env, instance, 
     assert board.facts["audio_duration_s"] == pytest.approx(19.2, abs=0.001)
     assert board.facts["phrase_boundaries_s"] == pytest.approx([6.0, 14.0], abs=0.25)
     assert [scene["duration_s"] for scene in board.data["scenes"]] == [6, 8, 6]
+    # Each scene takes the music under it: the loud middle section is the high-intensity one.
+    music = [scene["music"] for scene in board.data["scenes"]]
+    assert [cue["section"] for cue in music] == ["intro", "section 2", "outro"]
+    assert [cue["intensity"] for cue in music] == ["medium", "high", "low"]
+    clip = load_materialized(instance, store, "scene_clip", "song-cut|002")
+    assert "Music: section 2, driving, high intensity" in clip.data["prompt"]
     assert board.facts["audio_model"]["model"] == "local-audio-segmentation"
     # The picture runs 0.8 s past the music, and the cut ends with the music.
     cut = probe(store.get_file(final.objects["final.mp4"].key, tmp_path / "final.mp4"))

@@ -7,15 +7,21 @@ from pathlib import Path
 
 import pytest
 
+from vidpipe_dagster.domain import MediaFacts
+from vidpipe_dagster.media.conform import StitchFormat, conform_args
 from vidpipe_dagster.media.ffmpeg import (
     MediaError,
     concat_list_text,
     ffmpeg_executable,
     mux_audio_args,
-    normalize_clip_args,
     render_clip_args,
     run_ffmpeg,
     stitch_args,
+)
+
+
+VEO_1080P_SILENT = MediaFacts(
+    duration_s=6.0, frame_count=144, width=1920, height=1080, fps=24.0, video_codec="h264", pixel_format="yuv420p", has_audio=False
 )
 
 
@@ -31,11 +37,11 @@ def built_args(tmp_path: Path) -> dict[str, list[str]]:
         ),  # fmt: skip
         "stitch": stitch_args(tmp_path / "list.txt", tmp_path / "cut.mp4"),
         "mux": mux_audio_args(tmp_path / "cut.mp4", tmp_path / "track.wav", tmp_path / "final.mp4"),
-        "normalize": normalize_clip_args(tmp_path / "veo.mp4", tmp_path / "clip.mp4", size=(320, 180), fps=24, duration_s=4),
+        "conform": conform_args(tmp_path / "veo.mp4", tmp_path / "clip.mp4", VEO_1080P_SILENT, StitchFormat((320, 180), 24, audio=True), 4),
     }
 
 
-@pytest.mark.parametrize("name", ["render", "stitch", "mux", "normalize"])
+@pytest.mark.parametrize("name", ["render", "stitch", "mux", "conform"])
 def test_builders_return_argument_lists_that_never_overwrite(tmp_path: Path, name: str) -> None:
     args = built_args(tmp_path)[name]
     assert isinstance(args, list) and all(isinstance(arg, str) for arg in args)
@@ -107,9 +113,10 @@ def test_mux_args_map_picture_and_sound_and_stop_with_the_shorter(tmp_path: Path
     assert "-shortest" in args
 
 
-def test_normalize_args_fill_the_frame_at_the_pipeline_rate_without_sound(tmp_path: Path) -> None:
-    args = normalize_clip_args(tmp_path / "veo.mp4", tmp_path / "clip.mp4", size=(1280, 720), fps=24, duration_s=6)
-    assert values_after(args, "-i") == [str(tmp_path / "veo.mp4")]
+def test_conform_args_fill_the_frame_at_the_project_rate_and_add_silence(tmp_path: Path) -> None:
+    target = StitchFormat((1280, 720), 24, audio=True)
+    args = conform_args(tmp_path / "veo.mp4", tmp_path / "clip.mp4", VEO_1080P_SILENT, target, 6)
+    assert values_after(args, "-i")[0] == str(tmp_path / "veo.mp4")
     (graph,) = values_after(args, "-filter_complex")
     assert str(tmp_path) not in graph
     assert "scale=1280:720:force_original_aspect_ratio=increase" in graph
@@ -117,7 +124,14 @@ def test_normalize_args_fill_the_frame_at_the_pipeline_rate_without_sound(tmp_pa
     assert values_after(args, "-t") == ["6"]
     assert values_after(args, "-c:v") == ["libx264"]
     assert values_after(args, "-pix_fmt") == ["yuv420p"]
-    assert "-an" in args
+    assert values_after(args, "-c:a") == ["aac"] and "-shortest" in args
+
+
+def test_a_mix_keeps_the_models_sound_under_the_track_without_paths_in_the_graph(tmp_path: Path) -> None:
+    args = mux_audio_args(tmp_path / "cut.mp4", tmp_path / "track.wav", tmp_path / "final.mp4", keep_video_audio=True)
+    (graph,) = values_after(args, "-filter_complex")
+    assert "amix" in graph and str(tmp_path) not in graph
+    assert values_after(args, "-c:v") == ["copy"]
 
 
 def test_run_ffmpeg_refuses_a_command_string() -> None:

@@ -1,53 +1,45 @@
 """The deterministic `local` backend: no network, no credentials, same input -> same output.
 
-Storyboards are derived from the brief with a seeded generator, images are drawn with Pillow and
+Storyboards are read from the brief's own words (`creative.offline_director`), images are drawn with Pillow and
 clips are rendered by ffmpeg moving from the start keyframe to the end keyframe, so continuity
 between scenes is real and measurable.
 """
 
 from __future__ import annotations
 
-import hashlib
-import random
-import re
 import time
 from pathlib import Path
 
 from dagster import ConfigurableResource
 
+from PIL import Image, ImageStat
+
+from vidpipe_dagster.creative.correction import apply_fixes, fixes_for
+from vidpipe_dagster.creative.music import describe_phrases
+from vidpipe_dagster.creative.offline_director import write_storyboard_parts
+from vidpipe_dagster.creative.seeds import stable_seed
+from vidpipe_dagster.creative.storyboard import assemble
+from vidpipe_dagster.creative.rubric import Grade
 from vidpipe_dagster.domain import (
     Brief,
     Character,
+    JudgeIssue,
     JudgeVerdict,
+    Continuity,
     Location,
     ModelCall,
+    MusicCue,
+    Phrase,
     Scene,
+    StateChange,
     Storyboard,
-    StoryboardMetadata,
 )
-from vidpipe_dagster.media.audio import phrase_boundaries
+from vidpipe_dagster.media.audio import phrase_boundaries, phrase_profiles
 from vidpipe_dagster.media.draw import draw_keyframe, draw_reference
 from vidpipe_dagster.media.ffmpeg import render_clip
-from vidpipe_dagster.media.frames import frame_stats
+from vidpipe_dagster.media.frames import first_frame, frame_stats, ssim
 from vidpipe_dagster.media.probe import probe
 from vidpipe_dagster.timing import FPS, default_durations
-
-_CHARACTER_NAMES = ("Ada", "Bram", "Cleo", "Dev", "Esme", "Finn", "Gus", "Hana")
-_LOCATIONS = (
-    ("harbor", "Harbor at dawn", "a fishing harbor with moored boats and low fog"),
-    ("rooftop", "City rooftop", "a rooftop garden above a dense city at dusk"),
-    ("forest", "Birch forest", "a pale birch forest with shafts of light"),
-    ("studio", "Workshop", "a cluttered workshop full of half-built machines"),
-)
-_SHOTS = ("wide shot", "medium shot", "close-up", "over-the-shoulder shot")
-_ANGLES = ("eye level", "low angle", "high angle", "dutch angle")
-_MOVES = ("slow push in", "pan left", "static", "dolly out", "crane up")
-_LIGHT = ("soft morning light", "golden hour backlight", "neon practicals", "overcast diffuse light")
-
-
-def stable_seed(*parts: object) -> int:
-    """A seed from text that is the same in every process (Python's hash() is salted)."""
-    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big")
 
 
 def _elapsed(started: float) -> float:
@@ -55,63 +47,42 @@ def _elapsed(started: float) -> float:
 
 
 class LocalTextModel(ConfigurableResource):
-    """Writes a storyboard from the brief with a seeded generator, and finds an audio track's
-    phrases in its signal (`media.audio.phrase_boundaries`)."""
+    """Writes the vision and storyboard from the brief's words, reads each scene's changes from the
+    storyboard, and finds an audio track's phrases in its signal (`media.audio.phrase_boundaries`)."""
 
-    def write_storyboard(self, brief: Brief, scene_durations: list[int] | None = None) -> tuple[Storyboard, ModelCall]:
+    def write_storyboard(
+        self, brief: Brief, scene_durations: list[int] | None = None, music: list[MusicCue] | None = None
+    ) -> tuple[Storyboard, ModelCall]:
         started = time.perf_counter()
-        rng = random.Random(stable_seed(brief.project_id, brief.seed, brief.prompt))
         durations = scene_durations or default_durations(brief.scene_count, brief.seed)
-        words = re.findall(r"[A-Za-z']+", brief.prompt)
-        title = " ".join(words[:5]).title() or brief.project_id
-        characters = [
-            Character(id=name.lower(), name=name, description=f"{name}, {rng.choice(('curious', 'stubborn', 'gentle', 'restless'))}, central to: {brief.prompt[:120]}")
-            for name in rng.sample(_CHARACTER_NAMES, 2)
-        ]
-        locations = [Location(id=loc_id, name=name, description=text) for loc_id, name, text in rng.sample(_LOCATIONS, 2)]
-        scenes = []
-        for number, duration in enumerate(durations, start=1):
-            hint = brief.scene_hints[number - 1] if number <= len(brief.scene_hints) else ""
-            location = locations[(number - 1) * len(locations) // len(durations)]
-            cast = [c.id for c in characters if rng.random() < 0.7] or [characters[0].id]
-            scenes.append(
-                Scene(
-                    number=number,
-                    duration_s=duration,
-                    description=hint or f"Beat {number} of {len(durations)}: {brief.prompt[:160]}",
-                    shot_type=_SHOTS[(number - 1) % len(_SHOTS)],
-                    camera_angle=rng.choice(_ANGLES),
-                    camera_movement=rng.choice(_MOVES),
-                    lighting=rng.choice(_LIGHT),
-                    continuity_notes="opens on the previous scene's final frame" if number > 1 else "",
-                    characters=cast,
-                    location=location.id,
-                )
-            )
-        storyboard = Storyboard(
-            metadata=StoryboardMetadata(
-                title=title, logline=brief.prompt[:200], style=brief.style, aspect_ratio=brief.aspect_ratio
-            ),
-            characters=characters,
-            locations=locations,
-            scenes=scenes,
-        )
-        return storyboard, ModelCall(model="local-storyboard", seconds=_elapsed(started))
+        vision, scenes = write_storyboard_parts(brief, durations, music)
+        return assemble(brief, vision, scenes), ModelCall(model="local-storyboard", seconds=_elapsed(started))
 
-    def audio_phrases(self, audio: Path, duration_s: float) -> tuple[list[float], ModelCall]:
+    def scene_changes(self, *, storyboard: Storyboard, scene: Scene, record: Continuity) -> tuple[list[StateChange], ModelCall]:
+        """The changes the storyboard wrote for the scene (read from its words by the offline director)."""
+        return list(scene.changes), ModelCall(model="local-state", seconds=0.0)
+
+    def audio_phrases(self, audio: Path, duration_s: float) -> tuple[list[Phrase], ModelCall]:
+        """Phrases where the signal changes, each described by its loudness and its onsets."""
         started = time.perf_counter()
-        boundaries = phrase_boundaries(audio)
-        return boundaries, ModelCall(model="local-audio-segmentation", seconds=_elapsed(started))
+        starts = [0.0, *phrase_boundaries(audio)]
+        phrases = describe_phrases(starts, *phrase_profiles(audio, starts))
+        return phrases, ModelCall(model="local-audio-segmentation", seconds=_elapsed(started))
+
+    def rewrite_prompt(self, *, prompt: str, issues: list[JudgeIssue], problems: list[str]) -> tuple[str, ModelCall]:
+        """The prompt with every fix appended that it does not already say: deterministic."""
+        started = time.perf_counter()
+        return apply_fixes(prompt, fixes_for(issues, problems)), ModelCall(model="local-rewrite", seconds=_elapsed(started))
 
 
 class LocalImageModel(ConfigurableResource):
     """Draws reference images and keyframes with Pillow."""
 
     def reference_image(
-        self, *, subject: Character | Location, storyboard: Storyboard, out: Path, size: tuple[int, int]
+        self, *, prompt: str, subject: Character | Location, storyboard: Storyboard, out: Path, size: tuple[int, int]
     ) -> ModelCall:
         started = time.perf_counter()
-        draw_reference(subject.name, subject.description, seed=stable_seed(storyboard.metadata.title, subject.id), size=size, out=out)
+        draw_reference(subject.name, subject.description or subject.name, seed=stable_seed(storyboard.metadata.title, subject.id), size=size, out=out)
         return ModelCall(model="local-pillow", seconds=_elapsed(started))
 
     def keyframe(
@@ -138,7 +109,10 @@ class LocalImageModel(ConfigurableResource):
 
 
 class LocalVideoModel(ConfigurableResource):
-    """Renders a clip that moves from the start keyframe to the end keyframe with ffmpeg."""
+    """Renders a silent clip that moves from the start keyframe to the end keyframe with ffmpeg, by
+    default small (360p) so local runs stay quick."""
+
+    default_resolution: str = "360p"
 
     def clip(
         self,
@@ -150,30 +124,89 @@ class LocalVideoModel(ConfigurableResource):
         out: Path,
         size: tuple[int, int],
         seed: int,
+        audio: bool = False,
     ) -> ModelCall:
         started = time.perf_counter()
         render_clip(start_frame, end_frame, out, duration_s=scene.duration_s, fps=FPS, size=size)
         return ModelCall(model="local-ffmpeg", seconds=_elapsed(started))
 
 
-class LocalJudge(ConfigurableResource):
-    """Scores a clip from what can be measured: its length, black and frozen frames."""
+#: The rule the local judge suggests at scene 2, so rule learning is exercised without a model.
+LOCAL_RULE_SUGGESTION = "Keep every character's wardrobe identical to their reference sheet in every scene."
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 
-    def judge(self, *, clip: Path, scene: Scene, storyboard: Storyboard, prompt: str) -> JudgeVerdict:
+
+def _grade(badness: float, minor: float, major: float, fail: float) -> Grade:
+    """PASS / MINOR / MAJOR / FAIL by how far a measured defect goes past each limit."""
+    if badness >= fail:
+        return "FAIL"
+    if badness >= major:
+        return "MAJOR"
+    if badness >= minor:
+        return "MINOR"
+    return "PASS"
+
+
+class LocalJudge(ConfigurableResource):
+    """Grades what can be measured: a clip's length, black and frozen frames and its continuity with
+    the previous scene's last frame; a keyframe's exposure. What no measurement can see (acting,
+    likeness) passes. Suggests one rule, at scene 2, so rule learning runs end to end."""
+
+    def judge(
+        self,
+        *,
+        media: Path,
+        scene: Scene,
+        storyboard: Storyboard,
+        prompt: str,
+        previous_frame: Path | None = None,
+        previous_description: str | None = None,
+        rules: list[str] | None = None,
+    ) -> JudgeVerdict:
         started = time.perf_counter()
-        facts = probe(clip)
-        stats = frame_stats(clip)
-        timing = max(0.0, 1.0 - abs(facts.duration_s - scene.duration_s) / scene.duration_s)
-        technical = max(0.0, 1.0 - stats.black_frame_ratio - stats.frozen_frame_ratio)
-        score = round(0.5 * timing + 0.5 * technical, 4)
-        problems = []
-        if stats.black_frame_ratio > 0.1:
-            problems.append("keep the subject lit; avoid fading to black")
-        if stats.frozen_frame_ratio > 0.5:
-            problems.append("keep the camera and subject moving")
+        media = Path(media)
+        issues: list[JudgeIssue] = []
+        if media.suffix.lower() in _IMAGE_SUFFIXES:
+            with Image.open(media) as image:
+                luma = ImageStat.Stat(image.convert("L")).mean[0]
+            black = 1.0 if luma < 16 else 0.0
+            timing_error, frozen, continuity = 0.0, 0.0, None
+        else:
+            facts = probe(media)
+            stats = frame_stats(media)
+            black, frozen = stats.black_frame_ratio, stats.frozen_frame_ratio
+            timing_error = abs(facts.duration_s - scene.duration_s) / scene.duration_s
+            continuity = None
+            # Only a continuous opening must match the previous frame; a cut shows a new angle.
+            if previous_frame is not None and scene.opens_on_previous_frame:
+                with Image.open(previous_frame) as previous:
+                    continuity = ssim(previous.convert("RGB"), first_frame(media))
+        technical = _grade(max(black, frozen), 0.05, 0.2, 0.5)
+        narrative = _grade(max(black, timing_error), 0.05, 0.2, 0.5)
+        continuity_grade = "PASS" if continuity is None else _grade(1 - continuity, 0.15, 0.4, 0.7)
+        if black > 0.05:
+            issues.append(JudgeIssue(department="gaffer", category="technical_quality", severity="critical" if black >= 0.5 else "major",
+                                     description=f"{black:.0%} of the picture is black", suggested_fix="keep the subject lit; avoid fading to black"))
+        if frozen > 0.05:
+            issues.append(JudgeIssue(department="cinematographer", category="technical_quality", severity="major",
+                                     description=f"{frozen:.0%} of frames are frozen", suggested_fix="keep the camera and subject moving"))
+        if timing_error > 0.05:
+            issues.append(JudgeIssue(department="director", category="narrative_fidelity", severity="major",
+                                     description=f"runs {timing_error:.0%} off its {scene.duration_s} s", suggested_fix=f"play the action over exactly {scene.duration_s} seconds"))
+        if continuity_grade != "PASS":
+            issues.append(JudgeIssue(department="script_supervisor", category="continuity", severity="major", timestamp_s=0.0,
+                                     description=f"opens unlike the previous scene's last frame (SSIM {continuity:.2f})",
+                                     suggested_fix="open on exactly the previous scene's final frame"))
         return JudgeVerdict(
-            score=score,
-            categories={"timing": round(timing, 4), "technical_quality": round(technical, 4)},
-            correction="; ".join(problems),
+            grades={
+                "narrative_fidelity": narrative,
+                "character_consistency": "PASS",
+                "technical_quality": technical,
+                "emotional_authenticity": "PASS",
+                "continuity": continuity_grade,
+            },
+            issues=issues,
+            feedback="; ".join(issue.description for issue in issues) or "meets every measured check",
+            rule_suggestion=LOCAL_RULE_SUGGESTION if scene.number == 2 and media.suffix.lower() not in _IMAGE_SUFFIXES else None,
             call=ModelCall(model="local-judge", seconds=_elapsed(started)),
         )

@@ -10,7 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from vidpipe_dagster.domain import Brief, Character, JudgeVerdict, Location, ModelCall, Scene, Storyboard
+from vidpipe_dagster.domain import (
+    Brief,
+    Character,
+    Continuity,
+    JudgeIssue,
+    JudgeVerdict,
+    Location,
+    ModelCall,
+    MusicCue,
+    Phrase,
+    Scene,
+    StateChange,
+    Storyboard,
+)
 
 
 class ModelRefusal(RuntimeError):
@@ -20,22 +33,35 @@ class ModelRefusal(RuntimeError):
 
 @runtime_checkable
 class TextModel(Protocol):
-    def write_storyboard(self, brief: Brief, scene_durations: list[int] | None = None) -> tuple[Storyboard, ModelCall]:
-        """Expand the brief into a storyboard. `scene_durations` (from an audio track) fixes the
-        number of scenes and each scene's length when given."""
+    def write_storyboard(
+        self, brief: Brief, scene_durations: list[int] | None = None, music: list[MusicCue] | None = None
+    ) -> tuple[Storyboard, ModelCall]:
+        """The director's vision of the brief, then a storyboard on it. `scene_durations` (from an
+        audio track) fixes the number of scenes and each scene's length when given, and `music`
+        the music under each scene."""
         ...
 
-    def audio_phrases(self, audio: Path, duration_s: float) -> tuple[list[float], ModelCall]:
-        """Phrase start times in seconds, for scene timing: sorted, each inside (0, `duration_s`)."""
+    def scene_changes(self, *, storyboard: Storyboard, scene: Scene, record: Continuity) -> tuple[list[StateChange], ModelCall]:
+        """What `scene` visibly changes about its characters and its place, given the record before it."""
+        ...
+
+    def audio_phrases(self, audio: Path, duration_s: float) -> tuple[list[Phrase], ModelCall]:
+        """The track's phrases in order, each starting inside [0, `duration_s`), with its section
+        label, mood, intensity and tempo: for scene timing and the music under each scene."""
+        ...
+
+    def rewrite_prompt(self, *, prompt: str, issues: list[JudgeIssue], problems: list[str]) -> tuple[str, ModelCall]:
+        """`prompt` rewritten so the judge's issues (and measured `problems`) are fixed: it keeps
+        everything the prompt says and only adds detail, counts and negative constraints."""
         ...
 
 
 @runtime_checkable
 class ImageModel(Protocol):
     def reference_image(
-        self, *, subject: Character | Location, storyboard: Storyboard, out: Path, size: tuple[int, int]
+        self, *, prompt: str, subject: Character | Location, storyboard: Storyboard, out: Path, size: tuple[int, int]
     ) -> ModelCall:
-        """One reference image of a character or a location."""
+        """One reference image of a character or a location, drawn from `prompt`."""
         ...
 
     def keyframe(
@@ -56,6 +82,9 @@ class ImageModel(Protocol):
 
 @runtime_checkable
 class VideoModel(Protocol):
+    #: The picture size (a key of `domain.RESOLUTION_SHORT_SIDE`) of a project whose brief sets none.
+    default_resolution: str
+
     def clip(
         self,
         *,
@@ -66,14 +95,29 @@ class VideoModel(Protocol):
         out: Path,
         size: tuple[int, int],
         seed: int,
+        audio: bool = False,
     ) -> ModelCall:
-        """A clip of `scene.duration_s` seconds that starts on `start_frame` and ends on
-        `end_frame`, written to `out` as H.264 MP4."""
+        """A clip of `scene.duration_s` seconds at `size` that starts on `start_frame` and ends on
+        `end_frame`, written to `out` as H.264 MP4 that stitches by stream copy. With `audio`, the
+        model's own sound is asked for and kept (as AAC stereo)."""
         ...
 
 
 @runtime_checkable
 class QualityJudge(Protocol):
-    def judge(self, *, clip: Path, scene: Scene, storyboard: Storyboard, prompt: str) -> JudgeVerdict:
-        """Score a clip against its scene, with a prompt correction for the next attempt."""
+    def judge(
+        self,
+        *,
+        media: Path,
+        scene: Scene,
+        storyboard: Storyboard,
+        prompt: str,
+        previous_frame: Path | None = None,
+        previous_description: str | None = None,
+        rules: list[str] | None = None,
+    ) -> JudgeVerdict:
+        """Grade a clip (MP4) or a keyframe (an image) of `scene` on the rubric's five categories,
+        with issues and their fixes. `previous_frame` and `previous_description` are the previous
+        scene's last frame and description, so continuity can be judged; `rules` are the project's
+        generation rules in force."""
         ...

@@ -1,6 +1,6 @@
 """Pure helpers of the `vertex` model backend: no network, no Dagster, no SDK client.
 
-Prompt sanitizing, duration snapping, the judge's weighting, storyboard normalisation, retry
+Prompt sanitizing, duration snapping, retry
 delays and image fitting live here so they can be unit-tested without a server.
 """
 
@@ -17,42 +17,9 @@ from typing import Any, TypeVar
 from PIL import Image
 from pydantic import BaseModel, Field, ValidationError
 
-from vidpipe_dagster.domain import (
-    SCENE_DURATIONS,
-    Brief,
-    Storyboard,
-    describe_validation_error,
-    parse_json_model,
-)
-
-# --- The judge's five categories (the old system's rubric) ----------------------------------
-
-#: Weight of each judge category in the overall score. They sum to 1.
-JUDGE_WEIGHTS: dict[str, float] = {
-    "narrative_fidelity": 0.30,
-    "character_consistency": 0.20,
-    "technical_quality": 0.20,
-    "emotional_authenticity": 0.15,
-    "continuity": 0.15,
-}
-JUDGE_SCALE = 10.0
+from vidpipe_dagster.domain import SCENE_DURATIONS, OutputInvalid, Phrase, describe_validation_error, parse_json_model
 
 AnswerT = TypeVar("AnswerT", bound=BaseModel)
-
-
-def weighted_score(scores: Mapping[str, float], weights: Mapping[str, float] = JUDGE_WEIGHTS) -> float:
-    """The weighted mean of 0..10 category scores, normalised to 0..1.
-
-    Every weighted category must be present; scores outside 0..10 are clamped.
-    """
-    missing = [name for name in weights if name not in scores]
-    if missing:
-        raise ValueError(f"judge scores lack categories {missing}")
-    total_weight = sum(weights.values())
-    if total_weight <= 0:
-        raise ValueError("judge weights must sum to more than 0")
-    total = sum(weights[name] * min(max(float(scores[name]), 0.0), JUDGE_SCALE) for name in weights)
-    return round(total / total_weight / JUDGE_SCALE, 6)
 
 
 # --- Durations ------------------------------------------------------------------------------
@@ -123,133 +90,10 @@ def sanitize_prompt(text: str) -> str:
     return f"{result}\n{SAFE_SUFFIX}" if result else SAFE_SUFFIX
 
 
-# --- Storyboard: the schema Gemini answers in, and its normalisation -------------------------
-
-
-class DraftCharacter(BaseModel):
-    id: str = Field(description="short lowercase slug, e.g. 'mara'")
-    name: str
-    description: str = Field(description="stable visual description: age, build, face, hair, clothing")
-
-
-class DraftLocation(BaseModel):
-    id: str = Field(description="short lowercase slug, e.g. 'harbor'")
-    name: str
-    description: str = Field(description="stable visual description of the place")
-
-
-class DraftScene(BaseModel):
-    number: int = Field(description="1-based scene number, in order")
-    duration_s: int = Field(description="scene length in seconds: 4, 6 or 8")
-    description: str = Field(description="what happens, in one or two visual sentences")
-    shot_type: str
-    camera_angle: str
-    camera_movement: str
-    lighting: str
-    continuity_notes: str = Field(description="what must carry over from the previous scene")
-    characters: list[str] = Field(description="ids of the characters in the scene")
-    location: str = Field(description="id of the scene's location")
-
-
-class DraftMetadata(BaseModel):
-    title: str
-    logline: str
-    style: str
-
-
-class StoryboardDraft(BaseModel):
-    """The response schema sent to Gemini: plain types the SDK's schema converter accepts.
-
-    `domain.Storyboard` (with its literals, patterns and cross-references) validates the result
-    after `normalize_storyboard`.
-    """
-
-    metadata: DraftMetadata
-    characters: list[DraftCharacter]
-    locations: list[DraftLocation]
-    scenes: list[DraftScene]
-
-
-class OutputInvalid(ValueError):
-    """A model's answer did not validate; the message names every problem."""
-
-
-def slug(text: str) -> str:
-    value = re.sub(r"[^a-z0-9_-]+", "-", str(text).strip().lower()).strip("-")
-    return (value or "x")[:40]
-
-
-def storyboard_prompt(brief: Brief, scene_durations: list[int] | None = None) -> str:
-    """The user prompt that asks Gemini for a storyboard of `brief`."""
-    if scene_durations:
-        durations = [snap_duration(d) for d in scene_durations]
-        count_line = (
-            f"Write exactly {len(durations)} scenes with these durations in seconds, in order: "
-            f"{', '.join(str(d) for d in durations)}."
-        )
-    else:
-        count_line = f"Write exactly {brief.scene_count} scenes; each lasts 4, 6 or 8 seconds."
-    hints = "".join(f"\n- scene {i}: {hint}" for i, hint in enumerate(brief.scene_hints, start=1) if hint)
-    return (
-        "Expand this creative brief into a storyboard for a short multi-scene video.\n"
-        f"Brief: {brief.prompt}\n"
-        f"Visual style: {brief.style}\n"
-        f"Aspect ratio: {brief.aspect_ratio}\n"
-        f"{count_line}\n"
-        + (f"Scene direction:{hints}\n" if hints else "")
-        + "Give every recurring character and location a short lowercase id and a stable visual "
-        "description, so reference images keep them consistent. Each scene names the ids of its "
-        "characters and of its one location, and says what must carry over from the scene before."
-    )
-
-
 def parse_json_answer(raw: str | Mapping[str, Any], schema: type[AnswerT], what: str) -> AnswerT:
     """A model's JSON answer as `schema`; `OutputInvalid` names each problem, which earns the
     model one corrective turn."""
     return parse_json_model(raw, schema, what, OutputInvalid)
-
-
-def normalize_storyboard(
-    raw: str | Mapping[str, Any], brief: Brief, scene_durations: list[int] | None = None
-) -> Storyboard:
-    """Parse and validate a storyboard answer: JSON text or a dict in the `StoryboardDraft` shape.
-
-    Scenes are renumbered in order, durations snapped to 4/6/8 (or set from `scene_durations`),
-    ids slugged consistently, and the aspect ratio taken from the brief. Raises `OutputInvalid`
-    naming each problem.
-    """
-    draft = parse_json_answer(raw, StoryboardDraft, "storyboard")
-
-    expected = len(scene_durations) if scene_durations else brief.scene_count
-    if len(draft.scenes) != expected:
-        raise OutputInvalid(f"storyboard.scenes: expected exactly {expected} scenes, got {len(draft.scenes)}")
-
-    scenes = []
-    for index, scene in enumerate(draft.scenes):
-        duration = scene_durations[index] if scene_durations else scene.duration_s
-        scenes.append(
-            {
-                **scene.model_dump(),
-                "number": index + 1,
-                "duration_s": snap_duration(duration),
-                "characters": [slug(c) for c in scene.characters],
-                "location": slug(scene.location),
-            }
-        )
-    candidate = {
-        "metadata": {
-            **draft.metadata.model_dump(),
-            "style": draft.metadata.style or brief.style,
-            "aspect_ratio": brief.aspect_ratio,
-        },
-        "characters": [{**c.model_dump(), "id": slug(c.id)} for c in draft.characters],
-        "locations": [{**loc.model_dump(), "id": slug(loc.id)} for loc in draft.locations],
-        "scenes": scenes,
-    }
-    try:
-        return Storyboard.model_validate(candidate)
-    except ValidationError as exc:
-        raise OutputInvalid(describe_validation_error(exc, "storyboard")) from None
 
 
 # --- Audio phrases: the schema Gemini answers in, and its validation -------------------------
@@ -258,6 +102,9 @@ def normalize_storyboard(
 class DraftPhrase(BaseModel):
     start_s: float = Field(description="when the phrase starts, in seconds from the start of the track")
     label: str = Field(description="what the phrase is, e.g. 'intro', 'verse 1', 'chorus', 'drop'")
+    mood: str = Field(description="the feeling of the music here, in a word or two")
+    intensity: str = Field(description="low, medium, high or extreme")
+    tempo: str = Field(description="slow, moderate, fast or very_fast")
 
 
 class PhrasesAnswer(BaseModel):
@@ -273,58 +120,39 @@ def phrases_prompt(duration_s: float) -> str:
         "one shot per musical phrase, each shot 4, 6 or 8 seconds long.\n"
         "List every point where a musical phrase or section begins (intro, verse, chorus, bridge, "
         "drop, a change of instruments, rhythm or energy), in seconds from the start of the track, "
-        "in order, each with a short label. Mark changes you hear in the music, not a fixed grid."
+        "in order, each with a short label, its mood, its intensity and its tempo; the first starts at 0. "
+        "Mark changes you hear in the music, not a fixed grid."
     )
 
 
-def parse_phrases(text: str, duration_s: float) -> list[float]:
-    """The phrase starts in Gemini's JSON answer (`PhrasesAnswer`): sorted, without repeats, and
-    only those inside (0, `duration_s`) (the track's own start is no boundary, and a phrase at the
-    very end has no picture). A start more than a second outside the track (an answer in
-    milliseconds or minutes) raises `OutputInvalid`, as does an answer not in the schema."""
+def parse_phrases(text: str, duration_s: float) -> list[Phrase]:
+    """The phrases in Gemini's JSON answer (`PhrasesAnswer`): sorted, one per start, only those
+    starting inside [0, `duration_s`) (a phrase at the very end has no picture). A start more than
+    a second outside the track (an answer in milliseconds or minutes), an intensity or tempo off
+    its scale, or an answer not in the schema raises `OutputInvalid` naming the field."""
     answer = parse_json_answer(text, PhrasesAnswer, "phrases")
     outside = [phrase.start_s for phrase in answer.phrases if not 0 <= phrase.start_s <= duration_s + 1]
     if outside:
         raise OutputInvalid(
             f"phrases: start_s {outside} lie outside the {duration_s:.1f} s track; give seconds from its start"
         )
-    return sorted({phrase.start_s for phrase in answer.phrases if 0 < phrase.start_s < duration_s})
-
-
-# --- The judge's answer ---------------------------------------------------------------------
-
-
-class JudgeAnswer(BaseModel):
-    """The response schema of the quality judge: five 0..10 scores and corrections."""
-
-    narrative_fidelity: float = Field(description="0-10: does the clip show what the scene describes?")
-    character_consistency: float = Field(description="0-10: do characters match their descriptions?")
-    technical_quality: float = Field(description="0-10: sharpness, artefacts, anatomy, stable motion")
-    emotional_authenticity: float = Field(description="0-10: does the mood and acting ring true?")
-    continuity: float = Field(description="0-10: does it fit the previous scene and its own frames?")
-    issues: list[str] = Field(description="concrete problems seen, most serious first")
-    prompt_correction: str = Field(description="text to add to the generation prompt to fix the issues; empty if none")
-
-
-def parse_judge_answer(raw: str | Mapping[str, Any]) -> JudgeAnswer:
-    """Parse and validate the judge's JSON answer; raises `OutputInvalid` naming each problem."""
-    answer = parse_json_answer(raw, JudgeAnswer, "judge answer")
-    out_of_range = [name for name in JUDGE_WEIGHTS if not 0.0 <= getattr(answer, name) <= JUDGE_SCALE]
-    if out_of_range:
-        raise OutputInvalid(f"judge: scores {out_of_range} are outside 0..{JUDGE_SCALE:g}")
-    return answer
-
-
-def judge_categories(answer: JudgeAnswer) -> dict[str, float]:
-    """Category scores normalised to 0..1, as recorded in `JudgeVerdict.categories`."""
-    return {name: round(getattr(answer, name) / JUDGE_SCALE, 6) for name in JUDGE_WEIGHTS}
-
-
-def judge_correction(answer: JudgeAnswer) -> str:
-    correction = answer.prompt_correction.strip()
-    if correction:
-        return correction
-    return "; ".join(issue.strip() for issue in answer.issues if issue.strip())
+    phrases: dict[float, Phrase] = {}
+    problems = []
+    for index, draft in enumerate(answer.phrases):
+        candidate = {
+            "start_s": draft.start_s, "section": draft.label, "mood": draft.mood,
+            "intensity": draft.intensity.strip().lower(), "tempo": draft.tempo.strip().lower().replace(" ", "_"),
+        }
+        try:
+            phrase = Phrase.model_validate(candidate)
+        except ValidationError as exc:
+            problems.append(describe_validation_error(exc, f"phrases.{index}"))
+            continue
+        if phrase.start_s < duration_s:
+            phrases.setdefault(phrase.start_s, phrase)
+    if problems:
+        raise OutputInvalid("; ".join(problems))
+    return [phrases[start] for start in sorted(phrases)]
 
 
 # --- Retries --------------------------------------------------------------------------------

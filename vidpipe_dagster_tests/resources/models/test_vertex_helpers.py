@@ -11,7 +11,6 @@ import pytest
 from google.genai import types
 from PIL import Image
 
-from vidpipe_dagster.domain import Brief
 from vidpipe_dagster.resources.models.vertex_client import (
     SafetyBlocked,
     VertexResponseError,
@@ -21,54 +20,23 @@ from vidpipe_dagster.resources.models.vertex_client import (
     imagen_image,
 )
 from vidpipe_dagster.resources.models.vertex_helpers import (
-    JUDGE_WEIGHTS,
     SAFE_SUFFIX,
     OutputInvalid,
     backoff_delay,
     fit_png,
-    judge_categories,
-    judge_correction,
     nearest_aspect_ratio,
-    normalize_storyboard,
-    parse_judge_answer,
     parse_retry_after,
     redact,
     retry_delay_from_details,
     sanitize_prompt,
     snap_duration,
-    storyboard_prompt,
     video_aspect_ratio,
-    weighted_score,
 )
 
 
-def draft(scenes: int = 2, durations: tuple[int, ...] = (5, 7)) -> dict:
-    return {
-        "metadata": {"title": "Harbor Light", "logline": "A keeper relights the lamp.", "style": "painterly"},
-        "characters": [{"id": "Mara Quinn", "name": "Mara", "description": "keeper, 60, grey coat"}],
-        "locations": [{"id": "Lighthouse", "name": "Lighthouse", "description": "white tower on rocks"}],
-        "scenes": [
-            {
-                "number": 7 + index,  # renumbered in order
-                "duration_s": durations[index % len(durations)],
-                "description": f"beat {index}",
-                "shot_type": "wide",
-                "camera_angle": "eye level",
-                "camera_movement": "static",
-                "lighting": "dusk",
-                "continuity_notes": "",
-                "characters": ["Mara Quinn"],
-                "location": "Lighthouse",
-            }
-            for index in range(scenes)
-        ],
-    }
 
 
-BRIEF = Brief(project_id="harbor", prompt="A lighthouse keeper relights the lamp", scene_count=2, aspect_ratio="9:16")
-
-
-# --- durations, weights -----------------------------------------------------------------------
+# --- durations -----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -82,26 +50,6 @@ def test_snap_duration(seconds, expected):
 def test_snap_duration_refuses_nan():
     with pytest.raises(ValueError):
         snap_duration(float("nan"))
-
-
-def test_weights_sum_to_one_and_weighted_score():
-    assert sum(JUDGE_WEIGHTS.values()) == pytest.approx(1.0)
-    perfect = {name: 10 for name in JUDGE_WEIGHTS}
-    assert weighted_score(perfect) == 1.0
-    assert weighted_score({name: 0 for name in JUDGE_WEIGHTS}) == 0.0
-    scores = {
-        "narrative_fidelity": 8,
-        "character_consistency": 6,
-        "technical_quality": 7,
-        "emotional_authenticity": 5,
-        "continuity": 9,
-    }
-    expected = (0.3 * 8 + 0.2 * 6 + 0.2 * 7 + 0.15 * 5 + 0.15 * 9) / 10
-    assert weighted_score(scores) == pytest.approx(expected)
-    # out-of-range scores are clamped
-    assert weighted_score({**perfect, "continuity": 42}) == 1.0
-    with pytest.raises(ValueError, match="continuity"):
-        weighted_score({k: v for k, v in scores.items() if k != "continuity"})
 
 
 # --- sanitize_prompt ----------------------------------------------------------------------------
@@ -126,70 +74,6 @@ def test_sanitize_prompt_is_idempotent_and_keeps_harmless_text():
     assert sanitize_prompt("") == SAFE_SUFFIX
     # whole words only: 'skill' and 'gunnel' are not touched
     assert "skill" in sanitize_prompt("a feat of skill on the gunnel")
-
-
-# --- storyboard --------------------------------------------------------------------------------
-
-
-def test_storyboard_prompt_names_brief_and_count():
-    prompt = storyboard_prompt(BRIEF)
-    assert BRIEF.prompt in prompt and "exactly 2 scenes" in prompt and "9:16" in prompt
-    fixed = storyboard_prompt(BRIEF, [5, 8, 3])
-    assert "exactly 3 scenes" in fixed and "6, 8, 4" in fixed
-
-
-def test_normalize_storyboard_renumbers_snaps_slugs():
-    board = normalize_storyboard(json.dumps(draft()), BRIEF)
-    assert [s.number for s in board.scenes] == [1, 2]
-    assert [s.duration_s for s in board.scenes] == [6, 8]
-    assert board.characters[0].id == "mara-quinn" and board.scenes[0].characters == ["mara-quinn"]
-    assert board.scenes[0].location == "lighthouse"
-    assert board.metadata.aspect_ratio == "9:16"
-
-
-def test_normalize_storyboard_scene_durations_fix_count_and_lengths():
-    board = normalize_storyboard(draft(3), BRIEF, scene_durations=[4, 8, 6])
-    assert [s.duration_s for s in board.scenes] == [4, 8, 6]
-    with pytest.raises(OutputInvalid, match="expected exactly 3 scenes, got 2"):
-        normalize_storyboard(draft(2), BRIEF, scene_durations=[4, 8, 6])
-
-
-def test_normalize_storyboard_names_problems():
-    with pytest.raises(OutputInvalid, match="not valid JSON"):
-        normalize_storyboard("{nope", BRIEF)
-    bad = draft()
-    del bad["scenes"][0]["lighting"]
-    with pytest.raises(OutputInvalid, match=r"storyboard\.scenes\.0\.lighting"):
-        normalize_storyboard(bad, BRIEF)
-    unknown = draft()
-    unknown["scenes"][1]["location"] = "moon"
-    with pytest.raises(OutputInvalid, match="unknown location 'moon'"):
-        normalize_storyboard(unknown, BRIEF)
-
-
-# --- judge -------------------------------------------------------------------------------------
-
-
-def test_parse_judge_answer_and_categories():
-    answer = parse_judge_answer(
-        json.dumps(
-            {
-                "narrative_fidelity": 8,
-                "character_consistency": 6,
-                "technical_quality": 7,
-                "emotional_authenticity": 5,
-                "continuity": 9,
-                "issues": ["face drifts", " "],
-                "prompt_correction": "",
-            }
-        )
-    )
-    assert judge_categories(answer)["narrative_fidelity"] == 0.8
-    assert judge_correction(answer) == "face drifts"
-    with pytest.raises(OutputInvalid, match="outside 0..10"):
-        parse_judge_answer({**answer.model_dump(), "continuity": 11})
-    with pytest.raises(OutputInvalid, match="judge.technical_quality"):
-        parse_judge_answer({k: v for k, v in answer.model_dump().items() if k != "technical_quality"})
 
 
 # --- retries -----------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Creative logic: pure functions, no Dagster, no I/O."""
