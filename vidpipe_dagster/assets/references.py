@@ -8,8 +8,10 @@ from dagster import AssetExecutionContext, ResourceParam, asset
 from vidpipe_dagster.artifacts import PendingArtifact
 from vidpipe_dagster.assets.common import TRANSIENT_RETRY, asset_step, image_markdown, lineage
 from vidpipe_dagster.domain import Character, Location, StoredArtifact, Storyboard
+from vidpipe_dagster.paid_path import paid_models
 from vidpipe_dagster.partitions import projects_partitions
 from vidpipe_dagster.resources.models.protocols import ImageModel
+from vidpipe_dagster.resources.paid_calls import PaidCalls
 from vidpipe_dagster.resources.workspace import WorkspaceResource
 from vidpipe_dagster.timing import frame_size
 
@@ -20,7 +22,9 @@ def _reference_sheets(
     subjects_of,
     image_model: ImageModel,
     workspace: WorkspaceResource,
+    paid_calls: PaidCalls,
 ) -> PendingArtifact:
+    (image_model,) = paid_models(context, paid_calls, image_model)
     board = Storyboard.model_validate(storyboard_artifact.data)
     subjects: Sequence[Character | Location] = subjects_of(board)
     size = frame_size(board.metadata.aspect_ratio)
@@ -47,9 +51,10 @@ def character_sheets(
     storyboard: StoredArtifact,
     image_model: ResourceParam[ImageModel],
     workspace: WorkspaceResource,
+    paid_calls: PaidCalls,
 ) -> PendingArtifact:
     """One reference image per character of the storyboard."""
-    return _reference_sheets(context, storyboard, lambda board: board.characters, image_model, workspace)
+    return _reference_sheets(context, storyboard, lambda board: board.characters, image_model, workspace, paid_calls)
 
 
 @asset(partitions_def=projects_partitions, group_name="project", pool="image_model", kinds={"png"}, retry_policy=TRANSIENT_RETRY)
@@ -58,6 +63,7 @@ def location_sheets(
     storyboard: StoredArtifact,
     image_model: ResourceParam[ImageModel],
     workspace: WorkspaceResource,
+    paid_calls: PaidCalls,
 ) -> PendingArtifact:
     """One reference image per location of the storyboard."""
-    return _reference_sheets(context, storyboard, lambda board: board.locations, image_model, workspace)
+    return _reference_sheets(context, storyboard, lambda board: board.locations, image_model, workspace, paid_calls)

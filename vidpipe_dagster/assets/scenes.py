@@ -17,12 +17,14 @@ from vidpipe_dagster.domain import Brief, InvalidInput, Scene, StoredArtifact, S
 from vidpipe_dagster.log_context import get_logger
 from vidpipe_dagster.media.frames import extract_last_frame
 from vidpipe_dagster.media.probe import probe
+from vidpipe_dagster.paid_path import paid_models
 from vidpipe_dagster.partitions import scene_partition_key, scenes_partitions
 from vidpipe_dagster.prompts import clip_prompt, keyframe_prompt
 from vidpipe_dagster.quality import QualityReport, QualityThresholds, assess, correction_for, measure_clip
 from vidpipe_dagster.resources.lease import ProjectLease
 from vidpipe_dagster.resources.ledger import AttemptLedger, AttemptStatus
 from vidpipe_dagster.resources.models.protocols import ImageModel, QualityJudge, VideoModel
+from vidpipe_dagster.resources.paid_calls import PaidCalls
 from vidpipe_dagster.resources.storage import BlobStore, BlobStoreResource, ObjectMissing
 from vidpipe_dagster.resources.workspace import WorkspaceResource
 from vidpipe_dagster.timing import frame_size
@@ -64,6 +66,7 @@ def scene_keyframes(
     image_model: ResourceParam[ImageModel],
     blob_store: BlobStoreResource,
     workspace: WorkspaceResource,
+    paid_calls: PaidCalls,
 ):  # PendingArtifact, or the StoredArtifact a user picked
     """Start and end keyframe of a scene; the start continues from the previous scene's last frame."""
     store = blob_store.open()
@@ -72,6 +75,7 @@ def scene_keyframes(
             return chosen_attempt(store, "scene_keyframes", context.partition_key, config.use_attempt)
         board, scene = storyboard_scene(storyboard, context.partition_key)
     project, _ = split_partition(context.partition_key)
+    (image_model,) = paid_models(context, paid_calls, image_model)
     size = frame_size(board.metadata.aspect_ratio)
     with asset_step(context, workspace) as directory:
         references = [fetch(store, character_sheets, f"{c}.png", directory) for c in scene.characters]
@@ -147,6 +151,7 @@ def scene_clip(
     ledger: AttemptLedger,
     lease: ProjectLease,
     workspace: WorkspaceResource,
+    paid_calls: PaidCalls,
 ) -> StoredArtifact:
     """The scene's clip, moving from its start keyframe to its end keyframe.
 
@@ -159,6 +164,8 @@ def scene_clip(
             return chosen_attempt(store, "scene_clip", partition, config.use_attempt)
         board, scene = storyboard_scene(storyboard, partition)
     request = Brief.model_validate(brief.data)
+    # `force` asks for fresh calls too: no stored answer is reused.
+    video_model, quality_judge = paid_models(context, paid_calls, video_model, quality_judge, force=config.force)
     size = (scene_keyframes.data["width"], scene_keyframes.data["height"])
     max_attempts = 1 if config.force else config.max_attempts or request.max_attempts
     tried: list[tuple[StoredArtifact, QualityReport]] = []

@@ -9,8 +9,10 @@ from vidpipe_dagster.domain import Brief, InvalidInput, StoredArtifact
 from vidpipe_dagster.log_context import get_logger
 from vidpipe_dagster.media.audio import audio_duration
 from vidpipe_dagster.media.ffmpeg import MediaError
+from vidpipe_dagster.paid_path import paid_models
 from vidpipe_dagster.partitions import projects_partitions, register_scene_numbers
 from vidpipe_dagster.resources.models.protocols import TextModel
+from vidpipe_dagster.resources.paid_calls import PaidCalls
 from vidpipe_dagster.resources.storage import BlobStore, BlobStoreResource
 from vidpipe_dagster.resources.workspace import WorkspaceResource
 from vidpipe_dagster.timing import durations_for_audio
@@ -42,9 +44,11 @@ def storyboard(
     text_model: ResourceParam[TextModel],
     blob_store: BlobStoreResource,
     workspace: WorkspaceResource,
+    paid_calls: PaidCalls,
 ) -> PendingArtifact:
     """Metadata, characters, locations and ordered scenes (4, 6 or 8 s each). With an audio track,
     the number and lengths of the scenes come from the track's phrases, not brief.scene_count."""
+    (text_model,) = paid_models(context, paid_calls, text_model)
     with scratch_step(context, workspace) as directory:
         request = Brief.model_validate(brief.data)
         scene_durations, audio_facts = (

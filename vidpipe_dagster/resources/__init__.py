@@ -17,6 +17,7 @@ from vidpipe_dagster.resources.controls import ProjectControls
 from vidpipe_dagster.resources.inbox import InboxResource
 from vidpipe_dagster.resources.ledger import AttemptLedger
 from vidpipe_dagster.resources.lease import ProjectLease
+from vidpipe_dagster.resources.paid_calls import PaidCalls
 from vidpipe_dagster.resources.storage import BlobStoreResource
 from vidpipe_dagster.resources.workspace import WorkspaceResource
 
@@ -30,6 +31,20 @@ def vidpipe_home() -> Path:
 
 def _setting(name: str, default: str) -> Any:
     return EnvVar(name) if os.environ.get(name) else default
+
+
+def default_budget_usd() -> float | None:
+    """VIDPIPE_BUDGET_USD: a new project's budget when its brief names none; unset = unlimited."""
+    value = os.environ.get("VIDPIPE_BUDGET_USD", "").strip()
+    if not value:
+        return None
+    try:
+        budget = float(value)
+    except ValueError:
+        raise ValueError(f"VIDPIPE_BUDGET_USD={value!r} is not a number of US dollars") from None
+    if budget < 0:
+        raise ValueError(f"VIDPIPE_BUDGET_USD={value!r} must not be negative")
+    return budget
 
 
 def model_resources(backend: str) -> dict[str, Any]:
@@ -71,6 +86,12 @@ def build_resources() -> dict[str, Any]:
         "inbox": InboxResource(url=_setting("VIDPIPE_INBOX_URL", str(home / "inbox"))),
         "controls": ProjectControls(database_url=database_url),
         "lease": lease,
+        "paid_calls": PaidCalls(
+            database_url=database_url,
+            blob_store=blob_store,
+            default_budget_usd=default_budget_usd(),
+            pricing=_setting("VIDPIPE_PRICING", ""),
+        ),
         "io_manager": AttemptIOManager(blob_store=blob_store, ledger=ledger, workspace=workspace, lease=lease),
         **model_resources(os.environ.get("VIDPIPE_MODEL_BACKEND", "local")),
     }
