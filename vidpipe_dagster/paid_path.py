@@ -56,6 +56,8 @@ PROTOCOL_METHODS: dict[str, Callable[..., Any]] = {
 }
 # The resource field naming the model of a method, where it is not `model`.
 _MODEL_FIELDS = {"reference_image": "reference_model", "keyframe": "keyframe_model"}
+# Resource settings that say how long to wait for an answer, not what to ask: not in the key.
+_WAITING_FIELDS = frozenset({"poll_interval_s", "operation_timeout_s"})
 OUTPUT_ARGUMENT = "out"
 
 
@@ -73,11 +75,14 @@ class CallIdentity:
 def call_identity(resource: Any, method: str) -> CallIdentity:
     """A resource naming its model (the `vertex` ones) is billed at that model's rates; one that
     names none is an offline backend, `local/<class>`, priced at zero. Nested resources (the
-    connection settings) are left out of the key: where a request is sent does not change it."""
+    connection settings) and waiting settings are left out of the key: where a request is sent
+    and how patiently its answer is awaited do not change the answer."""
     model = getattr(resource, _MODEL_FIELDS.get(method, "model"), None)
     fields = type(resource).model_fields if isinstance(resource, ConfigurableResource) else {}
     settings = {
-        name: getattr(resource, name) for name in fields if not isinstance(getattr(resource, name), ConfigurableResource)
+        name: getattr(resource, name)
+        for name in fields
+        if name not in _WAITING_FIELDS and not isinstance(getattr(resource, name), ConfigurableResource)
     }
     return CallIdentity(
         model=model if isinstance(model, str) and model else f"local/{type(resource).__name__}",
