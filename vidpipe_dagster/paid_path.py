@@ -188,7 +188,7 @@ class PaidStep:
         result = with_model_call(result, call)
         objects = {}
         if out is not None:
-            stored_object = self.calls.blob_store.open().put_file(f"paid-requests/{key[:2]}/{key}/charge-{charge_id}/{Path(out).name}", Path(out))
+            stored_object = self.calls.store().put_file(f"paid-requests/{key[:2]}/{key}/charge-{charge_id}/{Path(out).name}", Path(out))
             objects[Path(out).name] = stored_object.key
         self.calls.complete(
             StoredRequest(
@@ -226,7 +226,7 @@ class PaidStep:
     def _reuse(self, stored: StoredRequest, request: ChargeRequest, out: Path | None) -> Any:
         if out is not None:
             Path(out).parent.mkdir(parents=True, exist_ok=True)
-            self.calls.blob_store.open().get_file(stored.objects[Path(out).name], Path(out))
+            self.calls.store().get_file(stored.objects[Path(out).name], Path(out))
         result = _result_adapter(request.method).validate_json(stored.result)
         origin = f"{upstream_label(stored.asset, stored.partition)} run {(stored.run_id or '-')[:8]}"
         call = model_call_of(result).model_copy(update={"cost_usd": 0.0, "reused": True, "reused_from": origin})

@@ -13,7 +13,6 @@ from vidpipe_dagster.paid_path import PaidStep
 from vidpipe_dagster.resources.models.vertex_client import VertexSettings
 from vidpipe_dagster.resources.models.vertex import VertexVideoModel
 from vidpipe_dagster.resources.paid_calls import BudgetExceeded, PaidCalls
-from vidpipe_dagster.resources.storage import BlobStoreResource
 
 SCENE = Scene(
     number=1, duration_s=6, description="a kite lifts off", shot_type="wide shot", camera_angle="low angle",
@@ -35,7 +34,7 @@ class PricedVideoModel(ConfigurableResource):
 
 
 def paid_calls_for(database_url: str, objects: str) -> PaidCalls:
-    return PaidCalls(database_url=database_url, blob_store=BlobStoreResource(url=objects))
+    return PaidCalls(database_url=database_url, storage_url=objects)
 
 
 def step_for(calls: PaidCalls, project: str, run_id: str) -> PaidStep:

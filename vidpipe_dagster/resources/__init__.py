@@ -69,7 +69,8 @@ def build_resources() -> dict[str, Any]:
     from vidpipe_dagster.io_manager import AttemptIOManager
 
     home = vidpipe_home()
-    blob_store = BlobStoreResource(url=_setting("VIDPIPE_STORAGE_URL", str(home / "objects")))
+    storage_url = _setting("VIDPIPE_STORAGE_URL", str(home / "objects"))
+    blob_store = BlobStoreResource(url=storage_url)
     database_url = _setting("VIDPIPE_DATABASE_URL", f"sqlite:///{home / 'vidpipe.db'}")
     ledger = AttemptLedger(database_url=database_url)
     # The TTL is how soon a dead worker's project is picked up again. The database is the ledger's,
@@ -88,7 +89,7 @@ def build_resources() -> dict[str, Any]:
         "lease": lease,
         "paid_calls": PaidCalls(
             database_url=database_url,
-            blob_store=blob_store,
+            storage_url=storage_url,
             default_budget_usd=default_budget_usd(),
             pricing=_setting("VIDPIPE_PRICING", ""),
         ),

@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 from vidpipe_dagster.domain import validate_project_id
 from vidpipe_dagster.pricing import MICROS_PER_USD, PricingTable, format_usd, load_pricing, to_usd
 from vidpipe_dagster.resources.database import METADATA, database_now, engine_for, upsert
-from vidpipe_dagster.resources.storage import BlobStoreResource
+from vidpipe_dagster.resources.storage import BlobStore, BlobStoreResource
 
 
 class ChargeStatus(StrEnum):
@@ -204,7 +204,7 @@ class PaidCalls(ConfigurableResource):
     """Budgets, charges, stored answers and operations of paid model calls (see the module doc)."""
 
     database_url: str = Field(description="SQLAlchemy URL: the attempt ledger's database.")
-    blob_store: BlobStoreResource
+    storage_url: str = Field(description="Where paid answers' files are kept: the blob store's URL.")
     default_budget_usd: float | None = Field(
         default=None, ge=0, description="A new project's budget when its brief names none; None = unlimited."
     )
@@ -213,6 +213,9 @@ class PaidCalls(ConfigurableResource):
     @property
     def engine(self) -> sa.Engine:
         return engine_for(self.database_url)
+
+    def store(self) -> BlobStore:
+        return BlobStoreResource(url=self.storage_url).open()
 
     def pricing_table(self) -> PricingTable:
         return load_pricing(self.pricing)
