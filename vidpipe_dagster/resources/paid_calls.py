@@ -269,20 +269,24 @@ class PaidCalls(ConfigurableResource):
         """Reserve `estimate_micros` of the project's budget for one call; the charge id, or
         `BudgetExceeded` when the call would take spent + reserved past the limit."""
         now = datetime.now(UTC)
+        take = (
+            budgets.update()
+            .where(
+                budgets.c.project_id == request.project_id,
+                sa.or_(
+                    budgets.c.limit_micros.is_(None),
+                    budgets.c.spent_micros + budgets.c.reserved_micros + estimate_micros <= budgets.c.limit_micros,
+                ),
+            )
+            .values(reserved_micros=budgets.c.reserved_micros + estimate_micros, updated_at=now)
+            .returning(budgets.c.project_id)
+        )
         with self._begin() as connection:
-            self._ensure_budget(connection, request.project_id, usd_to_micros(self.default_budget_usd))
-            taken = connection.execute(
-                budgets.update()
-                .where(
-                    budgets.c.project_id == request.project_id,
-                    sa.or_(
-                        budgets.c.limit_micros.is_(None),
-                        budgets.c.spent_micros + budgets.c.reserved_micros + estimate_micros <= budgets.c.limit_micros,
-                    ),
-                )
-                .values(reserved_micros=budgets.c.reserved_micros + estimate_micros, updated_at=now)
-                .returning(budgets.c.project_id)
-            ).one_or_none()
+            taken = connection.execute(take).one_or_none()
+            if taken is None:
+                # Refused, or the project's first call: it gets its default budget, and one more try.
+                self._ensure_budget(connection, request.project_id, usd_to_micros(self.default_budget_usd))
+                taken = connection.execute(take).one_or_none()
             if taken is None:
                 state = self._budget(connection, request.project_id)
                 raise BudgetExceeded(
