@@ -186,16 +186,16 @@ class PaidStep:
         cost = price_micros(self.pricing, actual_quote(estimate, model_call_of(result).usage))
         call = model_call_of(result).model_copy(update={"cost_usd": to_usd(cost), "request_key": key})
         result = with_model_call(result, call)
-        objects = {}
-        if out is not None:
-            stored_object = self.calls.store().put_file(f"paid-requests/{key[:2]}/{key}/charge-{charge_id}/{Path(out).name}", Path(out))
-            objects[Path(out).name] = stored_object.key
-        self.calls.complete(
-            StoredRequest(
-                **request.model_dump(), result=_result_adapter(method).dump_json(result).decode(), objects=objects, cost_micros=cost
-            ),
-            charge_id,
-        )
+        try:
+            objects = {}
+            if out is not None:
+                name = Path(out).name
+                objects[name] = self.calls.store().put_file(f"paid-requests/{key[:2]}/{key}/charge-{charge_id}/{name}", Path(out)).key
+            answer = _result_adapter(method).dump_json(result).decode()
+            self.calls.complete(StoredRequest(**request.model_dump(), result=answer, objects=objects, cost_micros=cost), charge_id)
+        except Exception:
+            self.calls.settle(charge_id, cost)  # paid for, whether or not the answer could be kept
+            raise
         self.spent_micros += cost
         self.paid_calls += 1
         self._report()

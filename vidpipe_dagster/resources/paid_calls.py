@@ -52,17 +52,24 @@ budgets = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+def _call_columns() -> list[sa.Column]:
+    """Who paid for a call, and which call: the columns a charge and a stored answer share."""
+    return [
+        sa.Column("project_id", sa.String(64), nullable=False, index=True),
+        sa.Column("partition", sa.String(255), nullable=False),
+        sa.Column("asset", sa.String(255), nullable=False),
+        sa.Column("model", sa.String(255), nullable=False),
+        sa.Column("method", sa.String(64), nullable=False),
+        sa.Column("run_id", sa.String(64)),
+    ]
+
+
 charges = sa.Table(
     "vidpipe_charges",
     METADATA,
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
-    sa.Column("project_id", sa.String(64), nullable=False, index=True),
-    sa.Column("partition", sa.String(255), nullable=False),
-    sa.Column("asset", sa.String(255), nullable=False),
     sa.Column("request_key", sa.String(64), nullable=False, index=True),
-    sa.Column("model", sa.String(255), nullable=False),
-    sa.Column("method", sa.String(64), nullable=False),
-    sa.Column("run_id", sa.String(64)),
+    *_call_columns(),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("estimate_micros", sa.BigInteger, nullable=False),
     sa.Column("actual_micros", sa.BigInteger),
@@ -74,12 +81,7 @@ paid_requests = sa.Table(
     "vidpipe_paid_requests",
     METADATA,
     sa.Column("request_key", sa.String(64), primary_key=True),
-    sa.Column("project_id", sa.String(64), nullable=False),
-    sa.Column("partition", sa.String(255), nullable=False),
-    sa.Column("asset", sa.String(255), nullable=False),
-    sa.Column("model", sa.String(255), nullable=False),
-    sa.Column("method", sa.String(64), nullable=False),
-    sa.Column("run_id", sa.String(64)),
+    *_call_columns(),
     sa.Column("result", sa.Text, nullable=False),
     sa.Column("objects", sa.Text, nullable=False),
     sa.Column("cost_micros", sa.BigInteger, nullable=False),
