@@ -102,9 +102,13 @@ def main() -> None:
             samples["allocate"].append(timed(lambda: ledger.allocate("scene_clip", "bench|001")))
             samples["reserve+settle"].append(timed(lambda: reserve_settle(number)))
             samples["reserve+complete"].append(timed(lambda: reserve_complete(number)))
-            wanted = number % SMALL
-            samples["lookup small"].append(timed(lambda: calls.stored_result(key(wanted))))
-            samples["lookup large"].append(timed(lambda: large.stored_result(key(number * 97 % args.stored))))
+        for number in range(3 * args.rounds):  # lookups alternate, each size going first half the time
+            lookups = [
+                ("lookup small", lambda: calls.stored_result(key(number % SMALL))),
+                ("lookup large", lambda: large.stored_result(key(number * 7919 % args.stored))),
+            ]
+            for name, lookup in lookups if number % 2 else reversed(lookups):
+                samples[name].append(timed(lookup))
         assert large.stored_result(key(args.stored - 1)) is not None and calls.stored_result(key(SMALL)) is None
 
     stats = {name: percentiles(values) for name, values in samples.items()}
