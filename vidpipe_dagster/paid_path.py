@@ -203,7 +203,8 @@ class PaidStep:
 
     def _charge(self, request: ChargeRequest, estimate_micros: int, identity: CallIdentity) -> tuple[int, str | None]:
         """The charge this call runs under, and the operation to resume when a crashed worker
-        left one for the same request that is still within its timeout."""
+        left one for the same request that is still within its timeout. A reservation a dead
+        worker left without an operation is taken over too, rather than reserved twice."""
         pending = self.calls.pending_operation(request.request_key)
         if pending is not None:
             timeout = identity.operation_timeout_s
@@ -213,9 +214,13 @@ class PaidStep:
                     pending.operation, request.model, pending.age_s, timeout,
                 )
                 self.calls.abandon(pending)
-            elif self.calls.claim(pending.charge_id, self.run_id):
+            elif self.calls.claim(pending.charge_id, pending.run_id, self.run_id):
                 log.info("resuming operation %s (started by %s) instead of starting a new one", pending.operation, pending.run_id)
                 return pending.charge_id, pending.operation
+        orphan = self.calls.orphaned_charge(self.project_id, request.request_key)
+        if orphan is not None and self.calls.claim(*orphan, self.run_id):
+            log.info("taking over the reservation of %s, which stopped inside the same call", orphan[1])
+            return orphan[0], None
         try:
             return self.calls.reserve(request, estimate_micros), None
         except BudgetExceeded:

@@ -23,7 +23,7 @@ from vidpipe_dagster.resources.models.local import LocalImageModel, LocalJudge, 
 from vidpipe_dagster.resources.models.vertex import VertexVideoModel
 from vidpipe_dagster.resources.paid_calls import ChargeStatus, charges, paid_operations
 from vidpipe_dagster_tests.assets.test_scenes import run_scene, set_up_project
-from vidpipe_dagster_tests.paid_workers import SCENE, paid_calls_for, polling_worker, step_for
+from vidpipe_dagster_tests.paid_workers import SCENE, PricedVideoModel, paid_calls_for, polling_worker, step_for
 from vidpipe_dagster_tests.resources.models.test_vertex import (  # noqa: F401 - fixtures
     TOKEN,
     _no_ambient_google_credentials,
@@ -223,3 +223,28 @@ def test_a_call_over_budget_fails_the_run_at_once_and_waits_for_a_person(vidpipe
     assert materialization_metadata(paid, "scene_clip")["cost_usd"] == pytest.approx(0.20 * round(duration))
     assert calls.budget("tight-film").spent_micros == round(0.20 * round(duration) * 1_000_000)
     execute_partition(defs, instance, "final_cut", "tight-film", "tight-film")
+
+
+class VideoModelStoppedMidCall(PricedVideoModel):
+    """The call never returns: its worker is stopped inside it (a terminated run, a dying worker)."""
+
+    def clip(self, **kwargs) -> ModelCall:
+        raise KeyboardInterrupt
+
+
+def test_a_reservation_left_inside_a_call_is_taken_over_not_reserved_twice(postgres_url, tmp_path):
+    calls = paid_calls_for(postgres_url, str(tmp_path / "objects"))
+    calls.set_budget("stopped-film", 2.00)  # room for one 6 s clip at $1.20, not two
+    frame = tmp_path / "frame.png"
+    frame.write_bytes(b"a frame")
+    clip = {"prompt": "the kite lands", "scene": SCENE, "start_frame": frame, "end_frame": frame, "size": (64, 36), "seed": 1}
+
+    with pytest.raises(KeyboardInterrupt):
+        step_for(calls, "stopped-film", "stopped-run").bind(VideoModelStoppedMidCall()).clip(**clip, out=tmp_path / "a.mp4")
+    assert calls.budget("stopped-film").reserved_micros == VEO_6S_SILENT_MICROS, "a stopped call may have been billed"
+
+    call = step_for(calls, "stopped-film", "next-run").bind(PricedVideoModel()).clip(**clip, out=tmp_path / "b.mp4")
+    assert call.cost_usd == pytest.approx(1.20)
+    assert charge_rows(postgres_url, "stopped-film") == [(ChargeStatus.SETTLED, "next-run", VEO_6S_SILENT_MICROS)]
+    state = calls.budget("stopped-film")
+    assert (state.spent_micros, state.reserved_micros) == (VEO_6S_SILENT_MICROS, 0)

@@ -341,15 +341,37 @@ class PaidCalls(ConfigurableResource):
             self._close_charge(connection, charge_id, ChargeStatus.RELEASED, 0)
             connection.execute(paid_operations.delete().where(paid_operations.c.charge_id == charge_id))
 
-    def claim(self, charge_id: int, run_id: str | None) -> bool:
-        """Take over a reserved charge left by a worker that died mid-call."""
+    def claim(self, charge_id: int, from_run: str | None, to_run: str | None) -> bool:
+        """Take over a reserved charge left by a worker that died mid-call; of two takers, one wins."""
         with self._begin() as connection:
             claimed = connection.execute(
                 charges.update()
-                .where(charges.c.id == charge_id, charges.c.status == ChargeStatus.RESERVED)
-                .values(run_id=run_id)
+                .where(
+                    charges.c.id == charge_id,
+                    charges.c.status == ChargeStatus.RESERVED,
+                    charges.c.run_id.is_not_distinct_from(from_run),
+                )
+                .values(run_id=to_run)
             )
             return claimed.rowcount == 1
+
+    def orphaned_charge(self, project_id: str, request_key: str) -> tuple[int, str | None] | None:
+        """A charge of this project for this request still reserved with no operation on record:
+        its worker died inside the call (or was stopped). The project lease lets one run at a
+        time work on a project, so no live worker holds it. (id, run) of the oldest, or None."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                sa.select(charges.c.id, charges.c.run_id)
+                .where(
+                    charges.c.project_id == project_id,
+                    charges.c.request_key == request_key,
+                    charges.c.status == ChargeStatus.RESERVED,
+                    ~charges.c.id.in_(sa.select(paid_operations.c.charge_id)),
+                )
+                .order_by(charges.c.id)
+                .limit(1)
+            ).one_or_none()
+        return None if row is None else (row.id, row.run_id)
 
     def complete(self, stored: StoredRequest, charge_id: int) -> None:
         """One transaction: keep the answer under its key (first answer wins), settle the charge
@@ -405,10 +427,14 @@ class PaidCalls(ConfigurableResource):
 
     def pending_operation(self, request_key: str) -> PendingOperation | None:
         with self._begin() as connection:
+            # The run named is the charge's holder: whoever last took the operation over.
             row = connection.execute(
                 sa.select(
-                    paid_operations, (database_now(connection.dialect.name) - paid_operations.c.started_at).label("age_s")
-                ).where(paid_operations.c.request_key == request_key)
+                    paid_operations.c.request_key, paid_operations.c.operation, paid_operations.c.charge_id, charges.c.run_id,
+                    (database_now(connection.dialect.name) - paid_operations.c.started_at).label("age_s"),
+                )
+                .join(charges, charges.c.id == paid_operations.c.charge_id)
+                .where(paid_operations.c.request_key == request_key)
             ).mappings().one_or_none()
         return None if row is None else PendingOperation(**{key: row[key] for key in PendingOperation.model_fields})
 
