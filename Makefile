@@ -31,6 +31,7 @@ bench: install-test
 	$(BIN)/python -m bench.transfer
 	$(BIN)/python -m bench.concurrency
 	$(BIN)/python -m bench.prompts
+	$(BIN)/python -m bench.costs
 
 clean:
 	rm -rf .vidpipe out

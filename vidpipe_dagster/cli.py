@@ -117,7 +117,7 @@ def _status(args: argparse.Namespace) -> int:
     from vidpipe_dagster.domain import Storyboard
     from vidpipe_dagster.remote import Remote
     from vidpipe_dagster.resources.ledger import AttemptStatus
-    from vidpipe_dagster.status import format_table, scene_statuses
+    from vidpipe_dagster.status import format_costs, format_table, scene_statuses
 
     ledger, store = resource_from_environment("ledger"), resource_from_environment("blob_store").open()
     boards = [r for r in ledger.attempts("storyboard", validate_project_id(args.project)) if r.status == AttemptStatus.ACCEPTED]
@@ -129,6 +129,7 @@ def _status(args: argparse.Namespace) -> int:
     print(format_table(scene_statuses(board.scene_keys, ledger.attempts("scene_clip", partition_prefix=f"{args.project}|"))))
     cuts = [r for r in ledger.attempts("final_video", args.project) if r.status == AttemptStatus.ACCEPTED]
     print(f"final cut: attempt {cuts[-1].attempt}, {cuts[-1].uri}" if cuts else "final cut: not yet")
+    print(format_costs(resource_from_environment("paid_calls").totals(args.project)))
     try:
         runs = Remote(args.url).project_runs(args.project)
     except OSError:
@@ -186,9 +187,30 @@ def _resume(args: argparse.Namespace) -> int:
     return 0
 
 
+def _budget(args: argparse.Namespace) -> int:
+    paid_calls = resource_from_environment("paid_calls")
+    project = validate_project_id(args.project)
+    if args.unlimited or args.set is not None:
+        state = paid_calls.set_budget(project, None if args.unlimited else args.set)
+        print(f"project {project}: budget set; {state.describe()}. `vidpipe resume {project}` carries on")
+    else:
+        print(f"project {project}: {paid_calls.budget(project).describe()}")
+    return 0
+
+
 def _ui(args: argparse.Namespace) -> int:
     print(f"{args.url}/asset-groups")
     return 0
+
+
+def _usd(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an amount of US dollars") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a budget cannot be negative")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -226,6 +248,11 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--scenes", required=True, help="N or N-M, e.g. 2-4")
     command("stop", _stop, "stop a project: terminate its runs and pause sequencing").add_argument("project")
     command("resume", _resume, "let the sequencer carry on with a stopped project").add_argument("project")
+    budget = command("budget", _budget, "show a project's budget, spent and reserved; or set it")
+    budget.add_argument("project")
+    limit = budget.add_mutually_exclusive_group()
+    limit.add_argument("--set", type=_usd, metavar="USD", help="the most the project's model calls may cost")
+    limit.add_argument("--unlimited", action="store_true", help="no limit")
     command("ui", _ui, "print the URL of the asset graph in the Dagster UI")
     gc = command("gc", _gc, "abandon attempts whose run died unpublished; remove abandoned objects older than the grace period")
     gc.add_argument(

@@ -146,6 +146,11 @@ class Brief(_Strict):
         description="When a scene is regenerated, regenerate the scenes after it in turn.",
     )
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    budget_usd: float | None = Field(
+        default=None,
+        ge=0,
+        description="The most the project's model calls may cost, in USD; unset: VIDPIPE_BUDGET_USD, else unlimited.",
+    )
 
     @model_validator(mode="after")
     def _hints_fit(self) -> Brief:
@@ -450,6 +455,10 @@ class ModelCall(BaseModel):
     prompts: list[str] = Field(
         default_factory=list, description="The prompts a text model was sent, in order, when the caller did not compose them."
     )
+    cost_usd: float = Field(default=0.0, description="Priced by the pricing table; 0 offline and for a reused answer.")
+    request_key: str | None = Field(default=None, description="The request's content hash (paid_path).")
+    reused: bool = Field(default=False, description="A stored answer to the same request; no call was made.")
+    reused_from: str | None = Field(default=None, description="The step and run whose call paid for a reused answer.")
 
 
 Department = Literal["director", "cinematographer", "gaffer", "script_supervisor", "costume", "production_design"]

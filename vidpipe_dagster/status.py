@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vidpipe_dagster.pricing import format_usd
 from vidpipe_dagster.resources.ledger import AttemptRecord, AttemptStatus
+from vidpipe_dagster.resources.paid_calls import CostTotals
 
 
 @dataclass(frozen=True)
@@ -61,5 +63,20 @@ def format_table(rows: list[SceneStatus]) -> str:
         score = f"{row.score:.2f}" if row.score is not None else "-"
         lines.append(
             f"{row.scene:<7}{row.attempts:>9}{accepted:>10}{score:>8}  {row.verdict or '-':<13}{row.state:<32}{grades_text(row.grades)}"
+        )
+    return "\n".join(lines)
+
+
+def format_costs(totals: CostTotals) -> str:
+    """The project's money, then one row per step or scene that made model calls."""
+    lines = [
+        f"costs: {totals.budget.describe()}; {totals.paid_calls} paid calls, {totals.reused_calls} answered from storage",
+        f"{'for':<9}{'spent':>10}{'reserved':>10}{'paid':>6}{'reused':>8}",
+    ]
+    for partition, costs in sorted(totals.partitions.items()):
+        label = partition.partition("|")[2] or "project"
+        lines.append(
+            f"{label:<9}{format_usd(costs.spent_micros):>10}{format_usd(costs.reserved_micros):>10}"
+            f"{costs.paid_calls:>6}{costs.reused_calls:>8}"
         )
     return "\n".join(lines)

@@ -36,6 +36,14 @@ def test_demo_prints_progress_and_the_path_of_a_playable_video(tmp_path):
     assert (tmp_path / "renders" / "cli-demo-contact-sheet.png").is_file()
     assert not any((tmp_path / "workspaces").iterdir())
 
+    status = run_vidpipe("--url", "http://127.0.0.1:9", "status", "cli-demo", home=tmp_path)
+    assert status.returncode == 0, status.stderr[-3000:]
+    assert "costs: spent $0.00, reserved $0.00, limit unlimited" in status.stdout  # the local backend is free
+    assert any(line.split()[:2] == ["002", "$0.00"] for line in status.stdout.splitlines())
+    budget = run_vidpipe("budget", "cli-demo", "--set", "40", home=tmp_path)
+    assert "project cli-demo: budget set; spent $0.00, reserved $0.00, limit $40.00" in budget.stdout
+    assert run_vidpipe("budget", "cli-demo", "--set", "-1", home=tmp_path).returncode == 2
+
     again = run_vidpipe("demo", "--brief", str(brief), "--out", "renders", home=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "project cli-demo exists; running this demo as cli-demo-" in again.stdout

@@ -6,6 +6,7 @@ from vidpipe_dagster.assets.common import in_project
 from vidpipe_dagster.domain import InvalidBrief, parse_brief
 from vidpipe_dagster.intake import submitted_brief
 from vidpipe_dagster.partitions import projects_partitions
+from vidpipe_dagster.resources.paid_calls import PaidCalls
 from vidpipe_dagster.resources.storage import BlobStoreResource
 
 
@@ -18,7 +19,7 @@ class BriefConfig(Config):
 
 @asset(partitions_def=projects_partitions, group_name="project", kinds={"json"})
 def brief(
-    context: AssetExecutionContext, config: BriefConfig, blob_store: BlobStoreResource
+    context: AssetExecutionContext, config: BriefConfig, blob_store: BlobStoreResource, paid_calls: PaidCalls
 ) -> PendingArtifact:
     """The validated request: project id, creative prompt, scene hints, style, optional audio."""
     with in_project(context):
@@ -28,6 +29,7 @@ def brief(
             raise InvalidBrief(
                 f"brief.project_id is {validated.project_id!r} but this run is for project {project!r}"
             )
+        paid_calls.open_budget(project, validated.budget_usd)
         context.log.info(f"[project={project}] brief accepted: {validated.scene_count} scenes, style {validated.style!r}")
         return PendingArtifact(
             data=validated.model_dump(mode="json"),

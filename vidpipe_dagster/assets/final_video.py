@@ -12,6 +12,7 @@ from vidpipe_dagster.media.frames import first_frame
 from vidpipe_dagster.media.probe import probe
 from vidpipe_dagster.partitions import projects_partitions
 from vidpipe_dagster.resources.ledger import AttemptLedger, AttemptRecord
+from vidpipe_dagster.resources.paid_calls import PaidCalls
 from vidpipe_dagster.resources.quality_policy import QualityConfig, QualityPolicy
 from vidpipe_dagster.resources.storage import BlobStoreResource
 from vidpipe_dagster.resources.workspace import WorkspaceResource
@@ -46,6 +47,7 @@ def final_video(
     ledger: AttemptLedger,
     quality_policy: QualityPolicy,
     workspace: WorkspaceResource,
+    paid_calls: PaidCalls,
 ) -> PendingArtifact:
     """Every accepted clip of the project, stitched in storyboard order (and muxed with the brief's
     audio track), plus a contact sheet with one thumbnail per scene."""
@@ -106,6 +108,8 @@ def final_video(
                 "sound": sound,
                 "scene_attempts": {key: clip.attempt for key, clip in zip(board.scene_keys, clips)},
                 "attempt_scores": {key: [vars(a) for a in attempts] for key, attempts in scores.items()},
+                # What the project's model calls cost so far, per step and scene, and how many were reused.
+                **paid_calls.totals(request.project_id).metadata(),
             },
             upstream=lineage(brief, storyboard, *clips),
         )

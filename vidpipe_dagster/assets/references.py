@@ -12,8 +12,10 @@ from vidpipe_dagster.assets.common import TRANSIENT_RETRY, asset_step, image_mar
 from vidpipe_dagster.creative.compose import reference_prompt
 from vidpipe_dagster.creative.versions import prompt_version
 from vidpipe_dagster.domain import Character, Location, StoredArtifact, Storyboard
+from vidpipe_dagster.paid_path import paid_models
 from vidpipe_dagster.partitions import projects_partitions
 from vidpipe_dagster.resources.models.protocols import ImageModel
+from vidpipe_dagster.resources.paid_calls import PaidCalls
 from vidpipe_dagster.resources.workspace import WorkspaceResource
 from vidpipe_dagster.timing import frame_size
 
@@ -24,7 +26,9 @@ def _reference_sheets(
     subjects_of,
     image_model: ImageModel,
     workspace: WorkspaceResource,
+    paid_calls: PaidCalls,
 ) -> PendingArtifact:
+    (image_model,) = paid_models(context, paid_calls, image_model)
     board = Storyboard.model_validate(storyboard_artifact.data)
     subjects: Sequence[Character | Location] = subjects_of(board)
     size = frame_size(board.metadata.aspect_ratio)
@@ -63,9 +67,10 @@ def character_sheets(
     storyboard: StoredArtifact,
     image_model: ResourceParam[ImageModel],
     workspace: WorkspaceResource,
+    paid_calls: PaidCalls,
 ) -> PendingArtifact:
     """One reference image per character of the storyboard."""
-    return _reference_sheets(context, storyboard, lambda board: board.characters, image_model, workspace)
+    return _reference_sheets(context, storyboard, lambda board: board.characters, image_model, workspace, paid_calls)
 
 
 @reference_sheet_asset
@@ -74,6 +79,7 @@ def location_sheets(
     storyboard: StoredArtifact,
     image_model: ResourceParam[ImageModel],
     workspace: WorkspaceResource,
+    paid_calls: PaidCalls,
 ) -> PendingArtifact:
     """One reference image per location of the storyboard."""
-    return _reference_sheets(context, storyboard, lambda board: board.locations, image_model, workspace)
+    return _reference_sheets(context, storyboard, lambda board: board.locations, image_model, workspace, paid_calls)

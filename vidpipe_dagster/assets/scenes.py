@@ -29,6 +29,7 @@ from vidpipe_dagster.domain import Brief, InvalidInput, ModelCall, Scene, Stored
 from vidpipe_dagster.log_context import get_logger
 from vidpipe_dagster.media.frames import extract_last_frame
 from vidpipe_dagster.media.probe import probe
+from vidpipe_dagster.paid_path import paid_models
 from vidpipe_dagster.partitions import scene_partition_key, scenes_partitions
 from vidpipe_dagster.creative.compose import clip_prompt, keyframe_prompt
 from vidpipe_dagster.creative.versions import prompt_version
@@ -36,6 +37,7 @@ from vidpipe_dagster.quality import BelowTheBar, QualityReport, assess, judged_a
 from vidpipe_dagster.resources.lease import ProjectLease
 from vidpipe_dagster.resources.ledger import AttemptLedger, AttemptStatus
 from vidpipe_dagster.resources.models.protocols import ImageModel, QualityJudge, TextModel, VideoModel
+from vidpipe_dagster.resources.paid_calls import PaidCalls
 from vidpipe_dagster.resources.quality_policy import QualityConfig, QualityPolicy
 from vidpipe_dagster.resources.storage import BlobStore, BlobStoreResource, ObjectMissing
 from vidpipe_dagster.resources.workspace import WorkspaceResource
@@ -123,6 +125,7 @@ def scene_keyframes(
     quality_policy: QualityPolicy,
     blob_store: BlobStoreResource,
     workspace: WorkspaceResource,
+    paid_calls: PaidCalls,
 ):  # PendingArtifact, or the StoredArtifact a user picked
     """Start and end keyframe of a scene. A continuous scene starts on the previous clip's last
     frame; the first scene and a cut draw a new start keyframe from the reference sheets and the
@@ -140,6 +143,10 @@ def scene_keyframes(
     scene = scene.amended(scene_direction(context, config.prompt_override))
     project, _ = split_partition(context.partition_key)
     size = project_size(request, board.metadata.aspect_ratio, video_model)
+    # `force` asks for fresh calls too: no stored answer is reused.
+    image_model, text_model, quality_judge = paid_models(
+        context, paid_calls, image_model, text_model, quality_judge, force=config.force
+    )
     with asset_step(context, workspace) as directory:
         references = [fetch(store, character_sheets, f"{c}.png", directory) for c in scene.characters]
         references.append(fetch(store, location_sheets, f"{scene.location}.png", directory))
@@ -179,7 +186,8 @@ def scene_keyframes(
             fetch(store, current, "start.png", directory).rename(start)
             used.append(current)
         elif opening == "continuous":
-            previous_end.rename(start)
+            # The previous clip's last frame becomes this scene's start; the judge still sees it.
+            previous_end = previous_end.rename(start)
             log.info("scene %s continues from the last frame of scene_clip attempt %d", scene.key, previous_clip.attempt)
         else:
             prompts["start"] = keyframe_prompt(
@@ -263,6 +271,7 @@ def scene_clip(
     ledger: AttemptLedger,
     lease: ProjectLease,
     workspace: WorkspaceResource,
+    paid_calls: PaidCalls,
 ) -> StoredArtifact:
     """The scene's clip, moving from its start keyframe to its end keyframe.
 
@@ -278,6 +287,10 @@ def scene_clip(
         scene = scene.amended(scene_direction(context, config.prompt_override))
         request = Brief.model_validate(brief.data)
         thresholds = thresholds_for(quality_policy, request, config.quality)
+    # `force` asks for fresh calls too: no stored answer is reused.
+    video_model, quality_judge, text_model = paid_models(
+        context, paid_calls, video_model, quality_judge, text_model, force=config.force
+    )
     size = (scene_keyframes.data["width"], scene_keyframes.data["height"])
     record, changes = keyframes_record(board, scene.number, scene_keyframes)
     # The model's own sound is kept when there is no music track, or mixed under it on request.

@@ -12,8 +12,10 @@ from vidpipe_dagster.domain import Brief, InvalidInput, MusicCue, StoredArtifact
 from vidpipe_dagster.log_context import get_logger
 from vidpipe_dagster.media.audio import audio_duration
 from vidpipe_dagster.media.ffmpeg import MediaError
+from vidpipe_dagster.paid_path import paid_models
 from vidpipe_dagster.partitions import projects_partitions, register_scene_numbers
 from vidpipe_dagster.resources.models.protocols import TextModel
+from vidpipe_dagster.resources.paid_calls import PaidCalls
 from vidpipe_dagster.resources.storage import BlobStore, BlobStoreResource
 from vidpipe_dagster.resources.workspace import WorkspaceResource
 from vidpipe_dagster.timing import durations_for_audio
@@ -82,11 +84,13 @@ def storyboard(
     text_model: ResourceParam[TextModel],
     blob_store: BlobStoreResource,
     workspace: WorkspaceResource,
+    paid_calls: PaidCalls,
 ) -> PendingArtifact:
     """The director's vision (logline, style, palette, arc, every character's fixed traits, every
     location's time, weather and light), then the scenes on it (4, 6 or 8 s each, each opening as a
     cut or continuous), and the rules in force. With an audio track, the number and lengths of the
     scenes come from the track's phrases, not brief.scene_count."""
+    (text_model,) = paid_models(context, paid_calls, text_model)
     with scratch_step(context, workspace) as directory:
         request = Brief.model_validate(brief.data)
         scene_durations, music, audio_facts = (

@@ -19,6 +19,7 @@ from vidpipe_dagster.resources.inbox import InboxResource
 from vidpipe_dagster.resources.ledger import AttemptLedger
 from vidpipe_dagster.resources.lease import ProjectLease
 from vidpipe_dagster.resources.quality_policy import quality_policy_from_environment
+from vidpipe_dagster.resources.paid_calls import PaidCalls
 from vidpipe_dagster.resources.storage import BlobStoreResource
 from vidpipe_dagster.resources.workspace import WorkspaceResource
 
@@ -32,6 +33,20 @@ def vidpipe_home() -> Path:
 
 def _setting(name: str, default: str) -> Any:
     return EnvVar(name) if os.environ.get(name) else default
+
+
+def default_budget_usd() -> float | None:
+    """VIDPIPE_BUDGET_USD: a new project's budget when its brief names none; unset = unlimited."""
+    value = os.environ.get("VIDPIPE_BUDGET_USD", "").strip()
+    if not value:
+        return None
+    try:
+        budget = float(value)
+    except ValueError:
+        raise ValueError(f"VIDPIPE_BUDGET_USD={value!r} is not a number of US dollars") from None
+    if budget < 0:
+        raise ValueError(f"VIDPIPE_BUDGET_USD={value!r} must not be negative")
+    return budget
 
 
 def model_resources(backend: str) -> dict[str, Any]:
@@ -68,7 +83,8 @@ def build_resources() -> dict[str, Any]:
     if is_production():
         check_production_settings()
     home = vidpipe_home()
-    blob_store = BlobStoreResource(url=_setting("VIDPIPE_STORAGE_URL", str(home / "objects")))
+    storage_url = _setting("VIDPIPE_STORAGE_URL", str(home / "objects"))
+    blob_store = BlobStoreResource(url=storage_url)
     database_url = _setting("VIDPIPE_DATABASE_URL", f"sqlite:///{home / 'vidpipe.db'}")
     ledger = AttemptLedger(database_url=database_url)
     # The TTL is how soon a dead worker's project is picked up again. The database is the ledger's,
@@ -86,6 +102,12 @@ def build_resources() -> dict[str, Any]:
         "controls": ProjectControls(database_url=database_url),
         "lease": lease,
         "quality_policy": quality_policy_from_environment(),
+        "paid_calls": PaidCalls(
+            database_url=database_url,
+            storage_url=storage_url,
+            default_budget_usd=default_budget_usd(),
+            pricing=_setting("VIDPIPE_PRICING", ""),
+        ),
         "io_manager": AttemptIOManager(blob_store=blob_store, ledger=ledger, workspace=workspace, lease=lease),
         **model_resources(os.environ.get("VIDPIPE_MODEL_BACKEND", "local")),
     }

@@ -31,6 +31,15 @@ def upsert(dialect_name: str):
     return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect_name]
 
 
+def database_now(dialect: str) -> sa.ColumnElement[float]:
+    """Seconds since the epoch by the database's clock, the one clock every worker shares."""
+    if dialect == "postgresql":
+        # clock_timestamp(), not now(): now() is frozen at the start of the transaction.
+        return sa.cast(sa.extract("epoch", sa.func.clock_timestamp()), sa.Double)
+    # julianday('now') has millisecond resolution; CURRENT_TIMESTAMP only whole seconds.
+    return sa.literal_column("((julianday('now') - 2440587.5) * 86400.0)", sa.Double)
+
+
 @functools.cache
 def engine_for(url: str) -> Engine:
     """One connection pool per URL per process (a pool, not pipeline state)."""

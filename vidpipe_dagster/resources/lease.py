@@ -30,7 +30,7 @@ from pydantic import Field, PrivateAttr
 
 from vidpipe_dagster.log_context import get_logger
 from vidpipe_dagster.partitions import PROJECT_TAG, project_of_run
-from vidpipe_dagster.resources.database import METADATA, engine_for, upsert
+from vidpipe_dagster.resources.database import METADATA, database_now, engine_for, upsert
 
 log = get_logger(__name__)
 
@@ -104,14 +104,6 @@ def _unchanged(lease: LeaseHold | LeaseRecord) -> sa.ColumnElement[bool]:
     return sa.and_(leases.c.project_id == lease.project_id, leases.c.holder == lease.holder, leases.c.token == lease.token)
 
 
-def _database_now(dialect: str) -> sa.ColumnElement[float]:
-    if dialect == "postgresql":
-        # clock_timestamp(), not now(): now() is frozen at the start of the transaction.
-        return sa.cast(sa.extract("epoch", sa.func.clock_timestamp()), sa.Double)
-    # julianday('now') has millisecond resolution; CURRENT_TIMESTAMP only whole seconds.
-    return sa.literal_column("((julianday('now') - 2440587.5) * 86400.0)", sa.Double)
-
-
 class ProjectLease(ConfigurableResource):
     """Serializes work on a project across every run, worker and deployment sharing the database."""
 
@@ -134,7 +126,7 @@ class ProjectLease(ConfigurableResource):
             previous = connection.execute(
                 sa.select(leases.c.holder).where(leases.c.project_id == project_id).with_for_update()
             ).scalar_one_or_none()
-            now = _database_now(connection.dialect.name)
+            now = database_now(connection.dialect.name)
             insert = upsert(connection.dialect.name)(leases)
             statement = (
                 insert.values(project_id=project_id, holder=holder, token=1, expires_at=now + self.ttl_seconds)
@@ -181,7 +173,7 @@ class ProjectLease(ConfigurableResource):
             statement = (
                 leases.update()
                 .where(_unchanged(hold))
-                .values(expires_at=_database_now(connection.dialect.name) + self.ttl_seconds)
+                .values(expires_at=database_now(connection.dialect.name) + self.ttl_seconds)
             )
             if connection.execute(statement).rowcount == 1:
                 return
@@ -199,7 +191,7 @@ class ProjectLease(ConfigurableResource):
             connection.execute(
                 leases.update()
                 .where(_unchanged(hold))
-                .values(holder="", expires_at=_database_now(connection.dialect.name))
+                .values(holder="", expires_at=database_now(connection.dialect.name))
             )
 
     def current(self, project_id: str, connection: sa.Connection | None = None) -> LeaseRecord | None:
@@ -210,7 +202,7 @@ class ProjectLease(ConfigurableResource):
     def expired(self) -> list[LeaseRecord]:
         """Leases whose holder stopped renewing them and never released them: it died or stalled."""
         with self.begin() as connection:
-            query = sa.select(leases).where(leases.c.holder != "", leases.c.expires_at < _database_now(connection.dialect.name))
+            query = sa.select(leases).where(leases.c.holder != "", leases.c.expires_at < database_now(connection.dialect.name))
             return [LeaseRecord(**row) for row in connection.execute(query).mappings()]
 
     def release_expired(self, record: LeaseRecord) -> None:
@@ -218,7 +210,7 @@ class ProjectLease(ConfigurableResource):
         with self.begin() as connection:
             connection.execute(
                 leases.update()
-                .where(_unchanged(record), leases.c.expires_at < _database_now(connection.dialect.name))
+                .where(_unchanged(record), leases.c.expires_at < database_now(connection.dialect.name))
                 .values(holder="")
             )
 

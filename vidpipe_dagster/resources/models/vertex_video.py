@@ -18,6 +18,7 @@ from vidpipe_dagster.domain import ModelCall, Scene
 from vidpipe_dagster.log_context import get_logger
 from vidpipe_dagster.media.conform import StitchFormat, conform_clip
 from vidpipe_dagster.media.ffmpeg import MediaError
+from vidpipe_dagster.resources.models.operation_journal import operation_journal
 from vidpipe_dagster.resources.models.vertex_client import (
     CallRecorder,
     SafetyBlocked,
@@ -110,15 +111,22 @@ class VertexVideoModel(ConfigurableResource):
         with self.settings.client(model) as client:
 
             def attempt(text: str) -> types.Video:
-                operation = self.settings.call(
-                    model=model,
-                    what=what,
-                    recorder=recorder,
-                    fn=lambda: client.models.generate_videos(
-                        model=model, source=types.GenerateVideosSource(prompt=text, image=start), config=config
-                    ),
-                )
-                recorder.count("operations")
+                # A worker that crashed while polling this very request left its operation to resume.
+                if resumed := operation_journal().take_resumable():
+                    operation = types.GenerateVideosOperation(name=resumed)
+                    recorder.count("resumed_operations")
+                else:
+                    operation = self.settings.call(
+                        model=model,
+                        what=what,
+                        recorder=recorder,
+                        fn=lambda: client.models.generate_videos(
+                            model=model, source=types.GenerateVideosSource(prompt=text, image=start), config=config
+                        ),
+                    )
+                    recorder.count("operations")
+                    if operation.name:
+                        operation_journal().started(operation.name)
                 operation = self._wait(client, recorder, operation, what=what)
                 return self._video_of(operation, what=what)
 
