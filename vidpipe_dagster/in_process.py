@@ -6,7 +6,7 @@ the same order from the sequencing sensor instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from dagster import DagsterInstance, Definitions
 
@@ -43,12 +43,17 @@ def run_project(
     store: BlobStore,
     project: str,
     progress: Callable[[str], None] = lambda _line: None,
+    skipped: Collection[str] = (),
 ) -> StoredArtifact:
-    """Materialize every asset of a submitted project; return the final video's artifact."""
+    """Materialize every asset of a submitted project, but the `skipped` scenes; return the final
+    video's artifact."""
     execute_partition(defs, instance, project_setup_job.name, project, project)
     storyboard = Storyboard.model_validate(load_materialized(instance, store, "storyboard", project).data)
     progress(f"storyboard '{storyboard.metadata.title}': {len(storyboard.scenes)} scenes, {storyboard.total_duration_s} s")
     for scene in storyboard.scenes:
+        if scene.key in skipped:
+            progress(f"scene {scene.key}/{len(storyboard.scenes):03d}: skipped")
+            continue
         partition = str(scene_partition_key(project, scene.key))
         execute_partition(defs, instance, scene_job.name, partition, project)
         clip = load_materialized(instance, store, "scene_clip", partition)

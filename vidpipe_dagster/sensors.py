@@ -140,6 +140,7 @@ def scene_sequencer(context: SensorEvaluationContext, blob_store: BlobStoreResou
                 clips=clips,
                 final=final,
                 regenerate_later_scenes=brief.regenerate_later_scenes,
+                skipped=frozenset(controls.skipped(project)),
             )
         )
         if step is not None:

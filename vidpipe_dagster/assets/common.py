@@ -102,15 +102,16 @@ def lineage(*artifacts: StoredArtifact) -> dict[str, int]:
     return {upstream_label(a.asset, a.partition): a.attempt for a in artifacts}
 
 
+def jpeg_data_uri(path: Path, width: int) -> str:
+    """A small JPEG of an image as a data: URI, for pages and metadata that must not fetch anything."""
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        image.thumbnail((width, width))
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=70)
+    return f"data:image/jpeg;base64,{base64.b64encode(buffer.getvalue()).decode()}"
+
+
 def image_markdown(images: list[tuple[str, Path]], width: int = 240) -> MetadataValue:
     """Small inline JPEG thumbnails, so the UI shows what an attempt looks like without a download."""
-    cells = []
-    for label, path in images:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-            image.thumbnail((width, width))
-            buffer = io.BytesIO()
-            image.save(buffer, format="JPEG", quality=70)
-        encoded = base64.b64encode(buffer.getvalue()).decode()
-        cells.append(f"**{label}**\n\n![{label}](data:image/jpeg;base64,{encoded})")
-    return MetadataValue.md("\n\n".join(cells))
+    return MetadataValue.md("\n\n".join(f"**{label}**\n\n![{label}]({jpeg_data_uri(path, width)})" for label, path in images))

@@ -13,18 +13,20 @@ from pydantic import Field
 
 from vidpipe_dagster.artifacts import PendingArtifact, commit_artifact, load_materialized, read_manifest, split_partition
 from vidpipe_dagster.assets.common import TRANSIENT_RETRY, asset_step, fetch, image_markdown, in_project, lineage, scratch_step
-from vidpipe_dagster.domain import Brief, InvalidInput, Scene, StoredArtifact, Storyboard, scene_key
+from vidpipe_dagster.domain import Brief, InvalidInput, Scene, StoredArtifact, Storyboard
 from vidpipe_dagster.log_context import get_logger
 from vidpipe_dagster.media.frames import extract_last_frame
 from vidpipe_dagster.media.probe import probe
 from vidpipe_dagster.partitions import scene_partition_key, scenes_partitions
 from vidpipe_dagster.prompts import clip_prompt, keyframe_prompt
 from vidpipe_dagster.quality import QualityReport, QualityThresholds, assess, correction_for, measure_clip
+from vidpipe_dagster.resources.controls import ProjectControls
 from vidpipe_dagster.resources.lease import ProjectLease
 from vidpipe_dagster.resources.ledger import AttemptLedger, AttemptStatus
 from vidpipe_dagster.resources.models.protocols import ImageModel, QualityJudge, VideoModel
 from vidpipe_dagster.resources.storage import BlobStore, BlobStoreResource, ObjectMissing
 from vidpipe_dagster.resources.workspace import WorkspaceResource
+from vidpipe_dagster.sequencing import previous_kept_scene
 from vidpipe_dagster.timing import frame_size
 
 log = get_logger(__name__)
@@ -64,6 +66,7 @@ def scene_keyframes(
     image_model: ResourceParam[ImageModel],
     blob_store: BlobStoreResource,
     workspace: WorkspaceResource,
+    controls: ProjectControls,
 ):  # PendingArtifact, or the StoredArtifact a user picked
     """Start and end keyframe of a scene; the start continues from the previous scene's last frame."""
     store = blob_store.open()
@@ -79,13 +82,14 @@ def scene_keyframes(
         used = [storyboard, character_sheets, location_sheets]
         start = directory / "start.png"
         calls = []
+        opens_on = previous_kept_scene(scene.number, controls.skipped(project))
         if config.regenerate == "end":
             current = load_materialized(context.instance, store, "scene_keyframes", context.partition_key)
             if current is None:
                 raise InvalidInput(f"scene_keyframes[{context.partition_key}] has no start keyframe to keep yet; regenerate both")
             fetch(store, current, "start.png", directory).rename(start)
             used.append(current)
-        elif scene.number == 1:
+        elif opens_on is None:
             calls.append(
                 image_model.keyframe(
                     prompt=f"{keyframe_prompt(scene, board, 'start')} {config.prompt_override}".strip(), storyboard=board, scene=scene,
@@ -93,12 +97,12 @@ def scene_keyframes(
                 )
             )
         else:
-            previous_partition = str(scene_partition_key(project, scene_key(scene.number - 1)))
+            previous_partition = str(scene_partition_key(project, opens_on))
             previous_clip = load_materialized(context.instance, store, "scene_clip", previous_partition)
             if previous_clip is None:
                 raise MissingPredecessor(
                     f"scene {scene.key} of project {project!r} opens on the last frame of scene "
-                    f"{scene_key(scene.number - 1)}, which has no clip yet: materialize "
+                    f"{opens_on}, which has no clip yet: materialize "
                     f"scene_clip[{previous_partition}] first"
                 )
             extract_last_frame(fetch(store, previous_clip, "clip.mp4", directory), start)
