@@ -64,7 +64,7 @@ def review_page(film: FilmReview) -> str:
     timeline = "".join(_timeline_cell(scene, film.duration_s) for scene in in_cut)
     details = "".join(_scene_details(scene) for scene in film.scenes)
     attention = attention_banner(film.attention) if film.attention else ""
-    spans = json.dumps([[scene.key, scene.start_s, scene.start_s + scene.duration_s] for scene in in_cut])
+    spans = json.dumps([[scene.key, scene.start_s, scene.start_s + scene.duration_s] for scene in in_cut]).replace("</", "<\\/")
     title = escape(f"{film.title} ({film.project}): {film.kind}")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -155,7 +155,7 @@ main{padding:12px 20px}video{width:100%;max-height:60vh;background:#000;display:
 .attention{margin:0;padding:10px 20px;background:#7a1d1d;color:#fff}
 #timeline{display:flex;gap:4px;margin:10px 0}
 .scene{flex:1 1 0;min-width:70px;border:2px solid #333;background:#222;color:#eee;padding:4px;cursor:pointer;text-align:left}
-.scene img{width:100%;display:block;aspect-ratio:16/9;object-fit:cover}.scene span{display:block;font-size:12px}
+.scene img{width:100%;height:96px;display:block;object-fit:cover}.scene span{display:block;font-size:12px}
 .scene .facts{color:#aaa}.scene.playing{border-color:#f5a623}
 #scenes{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:12px}
 .detail{background:#1b1b1b;padding:10px;border-radius:6px}.detail h2{margin:0 0 4px;font-size:17px}
