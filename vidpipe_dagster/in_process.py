@@ -38,7 +38,10 @@ def failure_reason(error) -> str:
     """The user-facing message of a step failure: Dagster wraps the asset's own exception."""
     while error.cause is not None:
         error = error.cause
-    return error.message.strip()
+    message = error.message.strip()
+    # The message starts with the exception's dotted class name, which tells a user nothing.
+    prefix, separator, rest = message.partition(": ")
+    return rest if separator and error.cls_name and prefix.endswith(error.cls_name) else message
 
 
 def run_project(

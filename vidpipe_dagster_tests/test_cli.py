@@ -124,11 +124,15 @@ def test_stop_reaches_the_webserver_before_pausing_anything(cli_project, tmp_pat
 
 
 def test_status_works_from_any_folder_of_the_project_and_says_where_it_looked(cli_project, tmp_path):
+    build_defs().resources["controls"].record_attention("harbor", "0123456789", "scene_clip", "harbor|002", "the video model refused")
     deeper = tmp_path / "scenes" / "notes"
     deeper.mkdir(parents=True)
     result = run_vidpipe("status", "harbor", "--url", "http://127.0.0.1:9", home=tmp_path, cwd=deeper)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[0] == f"vidpipe home: {cli_project} (found from {deeper})"
+    assert result.stdout.splitlines()[:2] == [
+        f"vidpipe home: {cli_project} (found from {deeper})",
+        "needs attention: step scene_clip [harbor|002] failed in run 01234567: the video model refused",
+    ]
     assert "harbor: 'A Lighthouse Keeper And A', 4 scenes" in result.stdout
     assert "(no webserver at http://127.0.0.1:9" in result.stdout  # --url after the subcommand
 

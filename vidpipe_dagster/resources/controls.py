@@ -2,7 +2,8 @@
 and each resume starts a new generation, which lets the sequencer ask again for a step whose run
 failed or was stopped (it never asks twice within one generation). A skipped scene is left out of
 the cut, and the scene after it opens on the last kept scene. What needs a person's attention (the
-step of the project's last failed run, and its error) is kept here too, until the project resumes.
+step of the project's last failed run, and its error) is kept here too, until the project resumes
+or a later run of the same partition succeeds.
 
 Kept in the same database as the ledger, so every daemon and worker sees the same switch.
 """
@@ -43,6 +44,7 @@ project_attention = sa.Table(
     sa.Column("project_id", sa.String(64), primary_key=True),
     sa.Column("run_id", sa.String(64), nullable=False),
     sa.Column("step", sa.String(255), nullable=False),
+    sa.Column("partition", sa.String(255), nullable=False),
     sa.Column("error", sa.Text, nullable=False),
     sa.Column("failed_at", sa.DateTime(timezone=True), nullable=False),
 )
@@ -52,11 +54,12 @@ project_attention = sa.Table(
 class Attention:
     run_id: str
     step: str
+    partition: str
     error: str
     failed_at: datetime
 
     def describe(self) -> str:
-        return f"step {self.step} failed in run {self.run_id[:8]}: {self.error}"
+        return f"step {self.step} [{self.partition}] failed in run {self.run_id[:8]}: {self.error}"
 
 
 class ProjectControls(ConfigurableResource):
@@ -100,9 +103,9 @@ class ProjectControls(ConfigurableResource):
             rows = connection.execute(sa.select(scene_skips.c.scene, scene_skips.c.reason).where(scene_skips.c.project_id == project_id))
             return {row.scene: row.reason for row in rows}
 
-    def record_attention(self, project_id: str, run_id: str, step: str, error: str) -> None:
+    def record_attention(self, project_id: str, run_id: str, step: str, partition: str, error: str) -> None:
         now = datetime.now(UTC)
-        values = {"run_id": run_id, "step": step, "error": error, "failed_at": now}
+        values = {"run_id": run_id, "step": step, "partition": partition, "error": error, "failed_at": now}
         with engine_for(self.database_url).begin() as connection:
             insert = upsert(connection.dialect.name)
             connection.execute(
@@ -110,10 +113,18 @@ class ProjectControls(ConfigurableResource):
             )
 
     def attention(self, project_id: str) -> Attention | None:
-        """The project's last failure, until the project is resumed."""
+        """The project's last failure, until the project is resumed or a run of the same partition succeeds."""
         with engine_for(self.database_url).connect() as connection:
             row = connection.execute(sa.select(project_attention).where(project_attention.c.project_id == project_id)).first()
-        return None if row is None else Attention(row.run_id, row.step, row.error, row.failed_at)
+        return None if row is None else Attention(row.run_id, row.step, row.partition, row.error, row.failed_at)
+
+    def clear_attention(self, project_id: str, partition: str) -> bool:
+        """Forget the project's failure if it was in `partition`; True if there was one."""
+        with engine_for(self.database_url).begin() as connection:
+            result = connection.execute(
+                sa.delete(project_attention).where(project_attention.c.project_id == project_id, project_attention.c.partition == partition)
+            )
+            return result.rowcount > 0
 
     def states(self) -> dict[str, tuple[bool, int]]:
         """project -> (paused, generation), for every project a person ever stopped or resumed."""
