@@ -123,3 +123,5 @@ def test_a_skipped_scene_is_left_out_and_the_next_opens_on_the_last_kept_one(vid
     assert metadata["skipped_scenes"] == {"002": "the gulls look wrong"}
     review = store.get_bytes(final.objects["review.html"].key).decode()
     assert "skipped: the gulls look wrong" in review
+    assert latest_metadata(instance, "scene_clip", "skip-two|003")["frame_strip"].startswith("**accepted attempt 1**")
+    assert "| 004 | " in latest_metadata(instance, "storyboard", "skip-two")["storyboard"]

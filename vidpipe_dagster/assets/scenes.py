@@ -6,6 +6,7 @@ a missing one fails the step at once with a message saying what to materialize f
 """
 
 
+from pathlib import Path
 from typing import Literal
 
 from dagster import AssetExecutionContext, Config, MetadataValue, ResourceParam, asset
@@ -15,7 +16,7 @@ from vidpipe_dagster.artifacts import PendingArtifact, commit_artifact, load_mat
 from vidpipe_dagster.assets.common import TRANSIENT_RETRY, asset_step, fetch, image_markdown, in_project, lineage, scratch_step
 from vidpipe_dagster.domain import Brief, InvalidInput, Scene, StoredArtifact, Storyboard
 from vidpipe_dagster.log_context import get_logger
-from vidpipe_dagster.media.frames import extract_last_frame
+from vidpipe_dagster.media.frames import extract_last_frame, frame_strip, write_png
 from vidpipe_dagster.media.probe import probe
 from vidpipe_dagster.partitions import scene_partition_key, scenes_partitions
 from vidpipe_dagster.prompts import clip_prompt, keyframe_prompt
@@ -166,6 +167,7 @@ def scene_clip(
     size = (scene_keyframes.data["width"], scene_keyframes.data["height"])
     max_attempts = 1 if config.force else config.max_attempts or request.max_attempts
     tried: list[tuple[StoredArtifact, QualityReport]] = []
+    on_disk: dict[int, Path] = {}
     correction = None
     with scratch_step(context, workspace) as directory:
         start = fetch(store, scene_keyframes, "start.png", directory)
@@ -208,6 +210,7 @@ def scene_clip(
             )
             ledger.update("scene_clip", partition, stored.attempt, AttemptStatus.STORED, scores=report.scores(), note="; ".join(report.problems) or None)
             tried.append((stored, report))
+            on_disk[stored.attempt] = out
             log.info("scene %s attempt %d: score %.2f%s", scene.key, stored.attempt, report.score, "" if report.passed else f" ({'; '.join(report.problems)})")
             if report.passed or config.force:
                 break
@@ -217,8 +220,10 @@ def scene_clip(
             if stored.attempt != accepted.attempt:
                 ledger.update("scene_clip", partition, stored.attempt, AttemptStatus.REJECTED)
         flag = "" if report.passed else ("forced" if config.force else f"best of {len(tried)} attempts; below the quality bar")
+        strip = write_png(frame_strip(on_disk[accepted.attempt]), directory / "strip.png")
         context.add_output_metadata(
             {
+                "frame_strip": image_markdown([(f"accepted attempt {accepted.attempt}", strip)], width=960),
                 "attempts_tried": MetadataValue.json([{"attempt": s.attempt, **r.scores()} for s, r in tried]),
                 "quality_flag": MetadataValue.text(flag or "passed"),
             }

@@ -1,7 +1,7 @@
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetExecutionContext, ResourceParam, asset
+from dagster import AssetExecutionContext, MetadataValue, ResourceParam, asset
 
 from vidpipe_dagster.artifacts import PendingArtifact
 from vidpipe_dagster.assets.common import TRANSIENT_RETRY, fetch_audio, lineage, scratch_step
@@ -13,6 +13,7 @@ from vidpipe_dagster.partitions import projects_partitions, register_scene_numbe
 from vidpipe_dagster.resources.models.protocols import TextModel
 from vidpipe_dagster.resources.storage import BlobStore, BlobStoreResource
 from vidpipe_dagster.resources.workspace import WorkspaceResource
+from vidpipe_dagster.review.storyboard_table import storyboard_markdown
 from vidpipe_dagster.timing import durations_for_audio
 
 log = get_logger(__name__)
@@ -57,6 +58,7 @@ def storyboard(
             f"[project={request.project_id}] storyboard '{board.metadata.title}': "
             f"{len(board.scenes)} scenes, {board.total_duration_s} s"
         )
+        context.add_output_metadata({"storyboard": MetadataValue.md(storyboard_markdown(board))})
         return PendingArtifact(
             data=board.model_dump(mode="json"),
             facts={
