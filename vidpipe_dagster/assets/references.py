@@ -8,6 +8,7 @@ from dagster import AssetExecutionContext, ResourceParam, asset
 from vidpipe_dagster.artifacts import PendingArtifact
 from vidpipe_dagster.assets.common import TRANSIENT_RETRY, asset_step, image_markdown, lineage
 from vidpipe_dagster.domain import Character, Location, StoredArtifact, Storyboard
+from vidpipe_dagster.model_log import logged_call
 from vidpipe_dagster.partitions import projects_partitions
 from vidpipe_dagster.resources.models.protocols import ImageModel
 from vidpipe_dagster.resources.workspace import WorkspaceResource
@@ -28,7 +29,7 @@ def _reference_sheets(
         files, calls = {}, []
         for subject in subjects:
             out = directory / f"{subject.id}.png"
-            calls.append(image_model.reference_image(subject=subject, storyboard=board, out=out, size=size))
+            calls.append(logged_call("image", None, lambda: image_model.reference_image(subject=subject, storyboard=board, out=out, size=size)))
             files[out.name] = out
         if files:
             context.add_output_metadata({"preview": image_markdown([(s.name, files[f"{s.id}.png"]) for s in subjects])})

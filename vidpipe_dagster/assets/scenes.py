@@ -18,6 +18,7 @@ from vidpipe_dagster.domain import Brief, InvalidInput, Scene, StoredArtifact, S
 from vidpipe_dagster.log_context import get_logger
 from vidpipe_dagster.media.frames import extract_last_frame, frame_strip, write_png
 from vidpipe_dagster.media.probe import probe
+from vidpipe_dagster.model_log import logged_call
 from vidpipe_dagster.partitions import scene_partition_key, scenes_partitions
 from vidpipe_dagster.prompts import clip_prompt, keyframe_prompt
 from vidpipe_dagster.quality import QualityReport, QualityThresholds, assess, correction_for, measure_clip
@@ -92,10 +93,10 @@ def scene_keyframes(
             used.append(current)
         elif opens_on is None:
             calls.append(
-                image_model.keyframe(
+                logged_call("image", scene.key, lambda: image_model.keyframe(
                     prompt=f"{keyframe_prompt(scene, board, 'start')} {config.prompt_override}".strip(), storyboard=board, scene=scene,
                     references=references, previous_frame=None, out=start, size=size,
-                )
+                ))
             )
         else:
             previous_partition = str(scene_partition_key(project, opens_on))
@@ -111,10 +112,10 @@ def scene_keyframes(
             log.info("scene %s opens on the last frame of %s attempt %d", scene.key, previous_partition, previous_clip.attempt)
         end = directory / "end.png"
         calls.append(
-            image_model.keyframe(
+            logged_call("image", scene.key, lambda: image_model.keyframe(
                 prompt=f"{keyframe_prompt(scene, board, 'end')} {config.prompt_override}".strip(), storyboard=board, scene=scene,
                 references=references, previous_frame=start, out=end, size=size,
-            )
+            ))
         )
         context.add_output_metadata({"preview": image_markdown([("start", start), ("end", end)])})
         return PendingArtifact(
@@ -180,11 +181,11 @@ def scene_clip(
             prompt = clip_prompt(scene, board, override=config.prompt_override or None, correction=correction)
             out = directory / f"try-{round_number}" / "clip.mp4"
             out.parent.mkdir()
-            call = video_model.clip(
+            call = logged_call("video", scene.key, lambda: video_model.clip(
                 prompt=prompt, scene=scene, start_frame=start, end_frame=end, out=out, size=size,
                 seed=request.seed + scene.number * 100 + round_number,
-            )
-            verdict = quality_judge.judge(clip=out, scene=scene, storyboard=board, prompt=prompt)
+            ))
+            verdict = logged_call("judge", scene.key, lambda: quality_judge.judge(clip=out, scene=scene, storyboard=board, prompt=prompt))
             report = assess(measure_clip(out, scene, size, continues_from, verdict), QualityThresholds())
             facts = probe(out)
             stored = commit_artifact(

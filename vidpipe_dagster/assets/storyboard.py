@@ -9,6 +9,7 @@ from vidpipe_dagster.domain import Brief, InvalidInput, StoredArtifact
 from vidpipe_dagster.log_context import get_logger
 from vidpipe_dagster.media.audio import audio_duration
 from vidpipe_dagster.media.ffmpeg import MediaError
+from vidpipe_dagster.model_log import logged_call
 from vidpipe_dagster.partitions import projects_partitions, register_scene_numbers
 from vidpipe_dagster.resources.models.protocols import TextModel
 from vidpipe_dagster.resources.storage import BlobStore, BlobStoreResource
@@ -26,7 +27,7 @@ def audio_timing(request: Brief, text_model: TextModel, store: BlobStore, direct
         duration = audio_duration(track)
     except MediaError as exc:
         raise InvalidInput(f"brief.audio ({request.audio}) is not a readable audio track: {exc}") from None
-    phrases, call = text_model.audio_phrases(track, duration)
+    phrases, call = logged_call("audio", None, lambda: text_model.audio_phrases(track, duration))
     durations = durations_for_audio(duration, phrases)
     log.info("audio track %.2f s, phrases start at %s s: scenes of %s s", duration, phrases, durations)
     return durations, {
@@ -51,7 +52,7 @@ def storyboard(
         scene_durations, audio_facts = (
             audio_timing(request, text_model, blob_store.open(), directory) if request.audio else (None, {})
         )
-        board, call = text_model.write_storyboard(request, scene_durations)
+        board, call = logged_call("text", None, lambda: text_model.write_storyboard(request, scene_durations))
         # The scene dimension grows only as far as the longest storyboard needs.
         register_scene_numbers(context.instance, len(board.scenes))
         context.log.info(
