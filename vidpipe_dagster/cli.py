@@ -61,7 +61,7 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"project {brief.project_id}: submitted ({instance.root_directory})")
     final = run_project(
         defs, instance, store, brief.project_id, progress=lambda line: print(f"  {line}", flush=True),
-        log_level="DEBUG" if args.verbose else "WARNING",
+        log_level="DEBUG" if args.verbose else "WARNING", previews=True,
     )
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)

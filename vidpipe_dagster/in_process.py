@@ -12,7 +12,7 @@ from dagster import DagsterInstance, Definitions
 
 from vidpipe_dagster.artifacts import load_materialized
 from vidpipe_dagster.domain import StoredArtifact, Storyboard
-from vidpipe_dagster.jobs import final_cut_job, project_setup_job, scene_job
+from vidpipe_dagster.jobs import final_cut_job, preview_job, project_setup_job, scene_job
 from vidpipe_dagster.partitions import PROJECT_TAG, scene_partition_key
 from vidpipe_dagster.resources.storage import BlobStore
 
@@ -52,9 +52,10 @@ def run_project(
     progress: Callable[[str], None] = lambda _line: None,
     skipped: Collection[str] = (),
     log_level: str = "DEBUG",
+    previews: bool = False,
 ) -> StoredArtifact:
-    """Materialize every asset of a submitted project, but the `skipped` scenes; return the final
-    video's artifact."""
+    """Materialize every asset of a submitted project, but the `skipped` scenes (and with
+    `previews`, a preview cut after each scene); return the final video's artifact."""
     execute_partition(defs, instance, project_setup_job.name, project, project, log_level)
     storyboard = Storyboard.model_validate(load_materialized(instance, store, "storyboard", project).data)
     progress(f"storyboard '{storyboard.metadata.title}': {len(storyboard.scenes)} scenes, {storyboard.total_duration_s} s")
@@ -65,6 +66,8 @@ def run_project(
         partition = str(scene_partition_key(project, scene.key))
         execute_partition(defs, instance, scene_job.name, partition, project, log_level)
         clip = load_materialized(instance, store, "scene_clip", partition)
+        if previews:
+            execute_partition(defs, instance, preview_job.name, project, project, log_level)
         progress(f"scene {scene.key}/{len(storyboard.scenes):03d}: clip attempt {clip.attempt}, {clip.facts['duration_s']} s")
     execute_partition(defs, instance, final_cut_job.name, project, project, log_level)
     final = load_materialized(instance, store, "final_video", project)

@@ -22,7 +22,7 @@ from dagster import (
 from vidpipe_dagster.artifacts import load_materialized, split_partition
 from vidpipe_dagster.domain import Brief, InvalidInput, Storyboard
 from vidpipe_dagster.intake import store_brief
-from vidpipe_dagster.jobs import final_cut_job, project_setup_job, scene_job
+from vidpipe_dagster.jobs import final_cut_job, preview_job, project_setup_job, scene_job
 from vidpipe_dagster.partitions import PROJECT_TAG, projects_partitions, scene_partition_key
 from vidpipe_dagster.resources.controls import ProjectControls
 from vidpipe_dagster.resources.inbox import InboxResource
@@ -89,8 +89,9 @@ def _request(project: str, step: NextStep, generation: int) -> RunRequest:
     # the instance's run retries) instead of failing again every tick, until `vidpipe resume`.
     run_key = f"{project}:{step.kind}:{step.scene or '-'}:{step.basis}:g{generation}"
     tags = {PROJECT_TAG: project, "vidpipe/reason": step.reason}
-    if step.kind == "final_cut":
-        return RunRequest(run_key=run_key, job_name=final_cut_job.name, partition_key=project, tags=tags)
+    if step.kind in ("final_cut", "preview"):
+        job = final_cut_job if step.kind == "final_cut" else preview_job
+        return RunRequest(run_key=run_key, job_name=job.name, partition_key=project, tags=tags)
     clip_only = step.kind == "clip"
     return RunRequest(
         run_key=run_key,
@@ -104,7 +105,7 @@ def _request(project: str, step: NextStep, generation: int) -> RunRequest:
 
 @sensor(
     name="scene_sequencer",
-    jobs=[scene_job, final_cut_job],
+    jobs=[scene_job, preview_job, final_cut_job],
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
     description=(
@@ -116,7 +117,7 @@ def scene_sequencer(context: SensorEvaluationContext, blob_store: BlobStoreResou
     instance = context.instance
     busy = {record.dagster_run.tags.get(PROJECT_TAG) for record in instance.get_run_records(RunsFilter(statuses=IN_FLIGHT))}
     controls_by_project = controls.states()
-    latest = {asset: _latest_by_partition(context, asset) for asset in ("storyboard", "character_sheets", "location_sheets", "scene_keyframes", "scene_clip", "final_video")}
+    latest = {asset: _latest_by_partition(context, asset) for asset in ("storyboard", "character_sheets", "location_sheets", "scene_keyframes", "scene_clip", "preview_video", "final_video")}
     store = blob_store.open()
     requests = []
     for project in instance.get_dynamic_partitions(projects_partitions.name):
@@ -141,6 +142,8 @@ def scene_sequencer(context: SensorEvaluationContext, blob_store: BlobStoreResou
                 final=final,
                 regenerate_later_scenes=brief.regenerate_later_scenes,
                 skipped=frozenset(controls.skipped(project)),
+                wants_preview=True,
+                preview=latest["preview_video"].get(project),
             )
         )
         if step is not None:

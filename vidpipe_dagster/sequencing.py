@@ -24,11 +24,14 @@ class ProjectProgress:
     final: int | None = None
     regenerate_later_scenes: bool = True
     skipped: frozenset[str] = frozenset()
+    # A preview cut of the scenes done so far is asked for before each next scene.
+    wants_preview: bool = False
+    preview: int | None = None
 
 
 @dataclass(frozen=True)
 class NextStep:
-    kind: Literal["scene", "clip", "final_cut"]
+    kind: Literal["scene", "clip", "preview", "final_cut"]
     scene: str | None
     reason: str
     # Identifies the state the step was asked for in: the same state never asks twice.
@@ -48,6 +51,9 @@ def next_step(progress: ProjectProgress) -> NextStep | None:
     for key in kept:
         keyframes, clip = progress.keyframes.get(key), progress.clips.get(key)
         if clip is None or keyframes is None:
+            newest_clip = max((progress.clips[k] for k in kept if k in progress.clips), default=None)
+            if progress.wants_preview and newest_clip is not None and (progress.preview or 0) < newest_clip:
+                return NextStep("preview", None, "a scene was accepted since the last preview", newest_clip)
             return NextStep("scene", key, "has no clip yet", max(upstream, previous_clip or 0))
         if keyframes < upstream:
             return NextStep("scene", key, "the storyboard or reference sheets changed", upstream)

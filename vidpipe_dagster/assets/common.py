@@ -1,8 +1,6 @@
 """What every asset step does around its own work: log context, a workspace, downloads."""
 
 
-import base64
-import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -17,10 +15,9 @@ from dagster import (
     MetadataValue,
     RetryPolicy,
 )
-from PIL import Image
-
 from vidpipe_dagster.artifacts import split_partition, upstream_label
 from vidpipe_dagster.domain import Brief, InvalidInput, StoredArtifact
+from vidpipe_dagster.media.draw import jpeg_data_uri
 from vidpipe_dagster.log_context import project_context
 from vidpipe_dagster.resources.models.protocols import ModelRefusal
 from vidpipe_dagster.resources.storage import BlobStore
@@ -100,16 +97,6 @@ def fetch_audio(store: BlobStore, brief: Brief, directory: Path) -> Path:
 
 def lineage(*artifacts: StoredArtifact) -> dict[str, int]:
     return {upstream_label(a.asset, a.partition): a.attempt for a in artifacts}
-
-
-def jpeg_data_uri(path: Path, width: int) -> str:
-    """A small JPEG of an image as a data: URI, for pages and metadata that must not fetch anything."""
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        image.thumbnail((width, width))
-        buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=70)
-    return f"data:image/jpeg;base64,{base64.b64encode(buffer.getvalue()).decode()}"
 
 
 def image_markdown(images: list[tuple[str, Path]], width: int = 240) -> MetadataValue:

@@ -1,7 +1,7 @@
 from dagster import AssetExecutionContext, MetadataValue, asset
 
-from vidpipe_dagster.artifacts import PendingArtifact, read_manifest, split_partition
-from vidpipe_dagster.assets.common import asset_step, fetch, fetch_audio, image_markdown, in_project, jpeg_data_uri, lineage
+from vidpipe_dagster.artifacts import PendingArtifact, split_partition
+from vidpipe_dagster.assets.common import asset_step, fetch, fetch_audio, image_markdown, in_project, lineage
 from vidpipe_dagster.domain import Brief, InvalidInput, StoredArtifact, Storyboard
 from vidpipe_dagster.log_context import get_logger
 from vidpipe_dagster.media.charts import AttemptScore, score_chart
@@ -15,8 +15,7 @@ from vidpipe_dagster.resources.controls import ProjectControls
 from vidpipe_dagster.resources.ledger import AttemptLedger, AttemptRecord
 from vidpipe_dagster.resources.storage import BlobStoreResource
 from vidpipe_dagster.resources.workspace import WorkspaceResource
-from vidpipe_dagster.review.film import film_review
-from vidpipe_dagster.review.page import review_page
+from vidpipe_dagster.review.film import write_review_page
 
 log = get_logger(__name__)
 
@@ -81,20 +80,13 @@ def final_video(
             first_frame(clip_path).save(thumbnail)
             thumbnails.append((f"scene {key}", thumbnail))
         sheet = contact_sheet(thumbnails, directory / "contact_sheet.png")
-        clip_records = ledger.attempts("scene_clip", partition_prefix=f"{request.project_id}|")
-        scores = attempt_scores(clip_records, scene_keys, clips)
+        scores = attempt_scores(ledger.attempts("scene_clip", partition_prefix=f"{request.project_id}|"), scene_keys, clips)
         chart = score_chart(scores, QualityThresholds().min_judge_score, directory / "scores.png")
         facts = probe(cut)
-        review = directory / "review.html"
-        review.write_text(
-            review_page(
-                film_review(
-                    project=request.project_id, kind="final cut", board=board, clips=dict(zip(scene_keys, clips)),
-                    clip_records=clip_records, manifest=lambda partition, attempt: read_manifest(store, "scene_clip", partition, attempt),
-                    thumbnails={key: jpeg_data_uri(path, 320) for (_, path), key in zip(thumbnails, scene_keys)},
-                    skipped=skipped, duration_s=facts.duration_s,
-                )
-            )
+        review = write_review_page(
+            directory / "review.html", kind="final cut", project=request.project_id, board=board,
+            clips=dict(zip(scene_keys, clips)), thumbnails={key: path for key, (_, path) in zip(scene_keys, thumbnails)},
+            ledger=ledger, store=store, skipped=skipped, duration_s=facts.duration_s,
         )
         log.info("final cut: %d scenes, %.2f s", len(clips), facts.duration_s)
         context.add_output_metadata(

@@ -4,12 +4,14 @@ manifests of the attempts (their prompts, grades and issues)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
-from vidpipe_dagster.artifacts import split_partition
+from vidpipe_dagster.artifacts import read_manifest, split_partition
 from vidpipe_dagster.domain import StoredArtifact, Storyboard
-from vidpipe_dagster.resources.ledger import AttemptRecord, AttemptStatus
-from vidpipe_dagster.resources.storage import ObjectMissing
-from vidpipe_dagster.review.page import AttemptReview, FilmReview, SceneReview, scene_starts
+from vidpipe_dagster.media.draw import jpeg_data_uri
+from vidpipe_dagster.resources.ledger import AttemptLedger, AttemptRecord, AttemptStatus
+from vidpipe_dagster.resources.storage import BlobStore, ObjectMissing
+from vidpipe_dagster.review.page import AttemptReview, FilmReview, SceneReview, review_page, scene_starts
 
 
 def attempt_reviews(records: list[AttemptRecord], accepted: int | None, manifest: Callable[[int], StoredArtifact]) -> list[AttemptReview]:
@@ -74,3 +76,31 @@ def film_review(
             )
         )
     return FilmReview(project=project, title=board.metadata.title, kind=kind, duration_s=duration_s, scenes=scenes, attention=attention)
+
+
+def write_review_page(
+    out: Path,
+    *,
+    kind: str,
+    project: str,
+    board: Storyboard,
+    clips: Mapping[str, StoredArtifact],
+    thumbnails: Mapping[str, Path],
+    ledger: AttemptLedger,
+    store: BlobStore,
+    skipped: Mapping[str, str],
+    duration_s: float,
+) -> Path:
+    """The review page of a cut made of `clips` (scene key -> accepted clip), written to `out`."""
+    out.write_text(
+        review_page(
+            film_review(
+                project=project, kind=kind, board=board, clips=clips,
+                clip_records=ledger.attempts("scene_clip", partition_prefix=f"{project}|"),
+                manifest=lambda partition, attempt: read_manifest(store, "scene_clip", partition, attempt),
+                thumbnails={key: jpeg_data_uri(path, 320) for key, path in thumbnails.items()},
+                skipped=skipped, duration_s=duration_s,
+            )
+        )
+    )
+    return out
