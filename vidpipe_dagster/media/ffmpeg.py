@@ -60,10 +60,13 @@ def render_clip_args(
     duration_s: int,
     fps: int = 24,
     size: tuple[int, int],
+    variation: int | None = None,
 ) -> list[str]:
     """Arguments for a clip of exactly `duration_s * fps` frames that dissolves from the start
     image (exactly the first frame) to the end image (exactly the last frame), both scaled to
-    `size`, while the view drifts sideways."""
+    `size`, while the view drifts sideways. A `variation` (any integer, e.g. from a prompt and a
+    seed) changes how far the view drifts and adds grain to the frames in between: another
+    variation is another clip, with the same first and last frames."""
     width, height = size
     if width < 2 or height < 2 or width % 2 or height % 2:
         raise ValueError(f"clip size {width}x{height} must be even in both dimensions (yuv420p)")
@@ -75,7 +78,10 @@ def render_clip_args(
     # mirrored strip after it, the end image `drift` pixels to the right with a mirrored strip
     # before it. The slide begins at the start image and ends exactly on the end image; `drift`
     # is even because yuv420p cannot be offset by an odd number of pixels.
-    drift = 2 * max(1, round(min(_DRIFT_PER_S * duration_s, _MAX_DRIFT) * width / 2))
+    reach = 1.0 if variation is None else 0.5 + (variation % 1009) / 1009
+    drift = 2 * max(1, round(min(_DRIFT_PER_S * duration_s, _MAX_DRIFT) * reach * width / 2))
+    # Grain on every frame but the first and the last, which stay exactly the keyframes.
+    grain = "" if variation is None else f",noise=alls=12:allf=t:all_seed={variation % 2**31}:enable='between(n,1,{frames - 2})'"
     canvas = width + drift
     # perspective numbers output frames from 1; the shift reaches `drift` on the last frame.
     shift = f"{drift}*(on-1)/{frames - 1}"
@@ -91,7 +97,7 @@ def render_clip_args(
         "[start][end]overlay=format=yuv420,"
         f"perspective=x0={shift}:y0=0:x1=W+{shift}:y1=0:x2={shift}:y2=H:x3=W+{shift}:y3=H"
         ":eval=frame,"
-        f"crop={width}:{height}:0:0[clip]"
+        f"crop={width}:{height}:0:0{grain}[clip]"
     )
     return [
         "-n",
@@ -197,9 +203,10 @@ def render_clip(
     duration_s: int,
     fps: int = 24,
     size: tuple[int, int],
+    variation: int | None = None,
 ) -> None:
     """Render the clip described by `render_clip_args` to `out`, which must not exist."""
-    args = render_clip_args(start_png, end_png, out, duration_s=duration_s, fps=fps, size=size)
+    args = render_clip_args(start_png, end_png, out, duration_s=duration_s, fps=fps, size=size, variation=variation)
     _create(args, out, f"rendering clip {Path(out).name}")
 
 

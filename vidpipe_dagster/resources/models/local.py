@@ -152,7 +152,9 @@ class LocalVideoModel(ConfigurableResource):
         seed: int,
     ) -> ModelCall:
         started = time.perf_counter()
-        render_clip(start_frame, end_frame, out, duration_s=scene.duration_s, fps=FPS, size=size)
+        # The prompt and the seed shape the motion in between, as they would a real model's.
+        variation = int.from_bytes(hashlib.sha256(f"{seed}|{prompt}".encode()).digest()[:4], "big")
+        render_clip(start_frame, end_frame, out, duration_s=scene.duration_s, fps=FPS, size=size, variation=variation)
         return ModelCall(model="local-ffmpeg", seconds=_elapsed(started))
 
 
