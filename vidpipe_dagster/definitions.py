@@ -9,6 +9,7 @@ from vidpipe_dagster.jobs import PIPELINE_JOBS
 from vidpipe_dagster.reaper import lease_reaper
 from vidpipe_dagster.resources import build_resources
 from vidpipe_dagster.sensors import inbox_sensor, scene_sequencer
+from vidpipe_dagster.start import start_project
 from vidpipe_dagster.steer import steer_project
 
 
@@ -18,7 +19,7 @@ def build_defs(**resource_overrides: Any) -> Definitions:
     return Definitions(
         assets=PIPELINE_ASSETS,
         asset_checks=[clip_quality],
-        jobs=[*PIPELINE_JOBS, steer_project],
+        jobs=[*PIPELINE_JOBS, start_project, steer_project],
         sensors=[inbox_sensor, scene_sequencer, lease_reaper, needs_attention, attention_cleared],
         resources={**build_resources(), **resource_overrides},
         # One run is one process, so one lease holder (resources/lease.py) from the first step to
