@@ -113,7 +113,7 @@ def test_the_ui_shows_the_pipeline_and_the_project_that_ran(page, tmp_path):
     shots.append(page.screenshot(path=tmp_path / "asset-graph.png"))
     # Nodes drawn in full (not zoomed out to bare names), each showing its materialized partitions.
     expect(graph.get_by_text(f"{SCENES} partitions", exact=True)).to_have_count(2)  # scene_keyframes, scene_clip
-    expect(graph.get_by_text("1 partition", exact=True)).to_have_count(len(PIPELINE) - 3)  # not preview_video: no previews here
+    expect(graph.get_by_text("1 partition", exact=True)).to_have_count(len(PIPELINE) - 2)
 
     page.goto(f"/assets/scene_clip?view=partitions&partition={PROJECT}%7C{SCENES:03d}")
     expect(page.get_by_text(f"{PROJECT}|{SCENES:03d}", exact=True).first).to_be_visible()
