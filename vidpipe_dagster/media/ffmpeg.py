@@ -65,7 +65,7 @@ def render_clip_args(
     """Arguments for a clip of exactly `duration_s * fps` frames that dissolves from the start
     image (exactly the first frame) to the end image (exactly the last frame), both scaled to
     `size`, while the view drifts sideways. A `variation` (any integer, e.g. from a prompt and a
-    seed) changes how far the view drifts and adds grain to the frames in between: another
+    seed) changes how far the view drifts and the colour of the frames in between: another
     variation is another clip, with the same first and last frames."""
     width, height = size
     if width < 2 or height < 2 or width % 2 or height % 2:
@@ -80,8 +80,11 @@ def render_clip_args(
     # is even because yuv420p cannot be offset by an odd number of pixels.
     reach = 1.0 if variation is None else 0.5 + (variation % 1009) / 1009
     drift = 2 * max(1, round(min(_DRIFT_PER_S * duration_s, _MAX_DRIFT) * reach * width / 2))
-    # Grain on every frame but the first and the last, which stay exactly the keyframes.
-    grain = "" if variation is None else f",noise=alls=12:allf=t:all_seed={variation % 2**31}:enable='between(n,1,{frames - 2})'"
+    # A colour swell that peaks mid-clip, on every frame but the first and the last (which stay
+    # exactly the keyframes); a hue shift compresses as well as the picture it shifts.
+    hue = 20 + variation % 140 if variation is not None else 0
+    swell = f"sin(PI*n/{frames - 1})"
+    tint = "" if variation is None else f",hue=h={hue}*{swell}:s=1+0.5*{swell}:enable='between(n,1,{frames - 2})'"
     canvas = width + drift
     # perspective numbers output frames from 1; the shift reaches `drift` on the last frame.
     shift = f"{drift}*(on-1)/{frames - 1}"
@@ -97,7 +100,7 @@ def render_clip_args(
         "[start][end]overlay=format=yuv420,"
         f"perspective=x0={shift}:y0=0:x1=W+{shift}:y1=0:x2={shift}:y2=H:x3=W+{shift}:y3=H"
         ":eval=frame,"
-        f"crop={width}:{height}:0:0{grain}[clip]"
+        f"crop={width}:{height}:0:0{tint}[clip]"
     )
     return [
         "-n",
