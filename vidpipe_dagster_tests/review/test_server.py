@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import os
 import shutil
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from vidpipe_dagster.definitions import build_defs
+from vidpipe_dagster.domain import StoredArtifact
 from vidpipe_dagster.in_process import run_project
 from vidpipe_dagster.intake import submit_brief
+from vidpipe_dagster.media.ffmpeg import render_clip
+from vidpipe_dagster.resources.gcs import GcsBlobStore
+from vidpipe_dagster.review.page import FilmReview, review_page
 from vidpipe_dagster.review.server import byte_range, latest_cut, review_server
 from vidpipe_dagster_tests.test_in_process import sample_brief
 from vidpipe_dagster_tests.test_ui import CHROMIUM, CHROMIUM_ARGS
@@ -41,6 +47,26 @@ def demo_film(vidpipe_env, instance):
     submit_brief(instance, store, sample_brief(project_id=PROJECT))
     final = run_project(defs, instance, store, PROJECT)
     return defs, store, final
+
+
+def test_a_cut_in_a_gcs_bucket_is_streamed_through_the_local_server(gcs_bucket, tmp_path):
+    store = GcsBlobStore(gcs_bucket, "objects")
+    for name, colour in (("start", "coral"), ("end", "navy")):
+        Image.new("RGB", (64, 36), colour).save(tmp_path / f"{name}.png")
+    render_clip(tmp_path / "start.png", tmp_path / "end.png", tmp_path / "cut.mp4", duration_s=1, size=(64, 36))
+    (tmp_path / "page.html").write_text(review_page(FilmReview(project="harbor", title="Harbor", kind="final cut", duration_s=1.0, scenes=[])))
+    cut = StoredArtifact(
+        asset="final_video", partition="harbor", attempt=1,
+        objects={
+            "final.mp4": store.put_file("projects/harbor/final/attempt-001.mp4", tmp_path / "cut.mp4"),
+            "review.html": store.put_file("projects/harbor/final/attempt-001-review.html", tmp_path / "page.html"),
+        },
+    )
+    with review_server(store, cut, attention=lambda: None) as url:
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/projects/harbor/final/attempt-001-review.html")
+        assert "<title>Harbor (harbor): final cut</title>" in urllib.request.urlopen(url).read().decode()
+        video = urllib.request.urlopen(urllib.request.Request(url.replace("-review.html", ".mp4"), headers={"Range": "bytes=10-"}))
+        assert video.status == 206 and video.read() == (tmp_path / "cut.mp4").read_bytes()[10:]
 
 
 def test_the_server_serves_only_the_cut_and_its_page_with_ranges(demo_film):
