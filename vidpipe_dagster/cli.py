@@ -352,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"vidpipe: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (--debug shows the traceback)", file=sys.stderr)
+        # Free the failed frames (and the connections they hold) now, not during interpreter
+        # shutdown, when their finalizers would print tracebacks of their own.
+        exc.__traceback__ = None
         return 1
 
 

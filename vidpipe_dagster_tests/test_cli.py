@@ -19,10 +19,10 @@ from vidpipe_dagster.media.probe import probe
 from vidpipe_dagster_tests.test_in_process import sample_brief
 
 
-def run_vidpipe(*args: str, home: Path, cwd: Path | None = None, vidpipe_home: Path | None = None) -> subprocess.CompletedProcess:
+def run_vidpipe(*args: str, home: Path, cwd: Path | None = None, vidpipe_home: Path | None = None, **env_vars: str) -> subprocess.CompletedProcess:
     """`vidpipe` in a subprocess; `vidpipe_home=None` leaves VIDPIPE_HOME unset (found from `cwd`)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("VIDPIPE_", "DAGSTER_HOME"))}
-    env.update(VIDPIPE_WORKSPACE_ROOT=str(home / "workspaces"))
+    env.update(VIDPIPE_WORKSPACE_ROOT=str(home / "workspaces"), **env_vars)
     if vidpipe_home is not None:
         env.update(VIDPIPE_HOME=str(vidpipe_home))
     vidpipe = Path(sys.executable).parent / "vidpipe"
@@ -145,6 +145,16 @@ def test_status_works_from_any_folder_of_the_project_and_says_where_it_looked(cl
         f"(no .vidpipe in {elsewhere} or any folder above it, and VIDPIPE_HOME is not set)"
     )
     assert not (elsewhere / ".vidpipe").exists()
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_its_traceback(cli_project, tmp_path):
+    unreachable = {"VIDPIPE_DATABASE_URL": "postgresql+psycopg2://nobody@127.0.0.1:9/none"}
+    quiet = run_vidpipe("status", "harbor", home=tmp_path, vidpipe_home=cli_project, **unreachable)
+    assert quiet.returncode == 1
+    assert len(quiet.stderr.splitlines()) == 1 and quiet.stderr.startswith("vidpipe: OperationalError: ")
+    assert "(--debug shows the traceback)" in quiet.stderr
+    loud = run_vidpipe("status", "harbor", "--debug", home=tmp_path, vidpipe_home=cli_project, **unreachable)
+    assert loud.returncode == 1 and "Traceback (most recent call last)" in loud.stderr
 
 
 def test_every_subcommand_and_argument_has_help_and_there_is_a_version():
