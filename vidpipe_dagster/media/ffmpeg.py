@@ -60,13 +60,10 @@ def render_clip_args(
     duration_s: int,
     fps: int = 24,
     size: tuple[int, int],
-    variation: int | None = None,
 ) -> list[str]:
     """Arguments for a clip of exactly `duration_s * fps` frames that dissolves from the start
     image (exactly the first frame) to the end image (exactly the last frame), both scaled to
-    `size`, while the view drifts sideways. A `variation` (any integer, e.g. from a prompt and a
-    seed) changes how far the view drifts and the colour of the frames in between: another
-    variation is another clip, with the same first and last frames."""
+    `size`, while the view drifts sideways."""
     width, height = size
     if width < 2 or height < 2 or width % 2 or height % 2:
         raise ValueError(f"clip size {width}x{height} must be even in both dimensions (yuv420p)")
@@ -78,13 +75,7 @@ def render_clip_args(
     # mirrored strip after it, the end image `drift` pixels to the right with a mirrored strip
     # before it. The slide begins at the start image and ends exactly on the end image; `drift`
     # is even because yuv420p cannot be offset by an odd number of pixels.
-    reach = 1.0 if variation is None else 0.5 + (variation % 1009) / 1009
-    drift = 2 * max(1, round(min(_DRIFT_PER_S * duration_s, _MAX_DRIFT) * reach * width / 2))
-    # A colour swell that peaks mid-clip, on every frame but the first and the last (which stay
-    # exactly the keyframes); a hue shift compresses as well as the picture it shifts.
-    hue = 20 + variation % 140 if variation is not None else 0
-    swell = f"sin(PI*n/{frames - 1})"
-    tint = "" if variation is None else f",hue=h={hue}*{swell}:s=1+0.5*{swell}:enable='between(n,1,{frames - 2})'"
+    drift = 2 * max(1, round(min(_DRIFT_PER_S * duration_s, _MAX_DRIFT) * width / 2))
     canvas = width + drift
     # perspective numbers output frames from 1; the shift reaches `drift` on the last frame.
     shift = f"{drift}*(on-1)/{frames - 1}"
@@ -100,7 +91,7 @@ def render_clip_args(
         "[start][end]overlay=format=yuv420,"
         f"perspective=x0={shift}:y0=0:x1=W+{shift}:y1=0:x2={shift}:y2=H:x3=W+{shift}:y3=H"
         ":eval=frame,"
-        f"crop={width}:{height}:0:0{tint}[clip]"
+        f"crop={width}:{height}:0:0[clip]"
     )
     return [
         "-n",
@@ -206,10 +197,9 @@ def render_clip(
     duration_s: int,
     fps: int = 24,
     size: tuple[int, int],
-    variation: int | None = None,
 ) -> None:
     """Render the clip described by `render_clip_args` to `out`, which must not exist."""
-    args = render_clip_args(start_png, end_png, out, duration_s=duration_s, fps=fps, size=size, variation=variation)
+    args = render_clip_args(start_png, end_png, out, duration_s=duration_s, fps=fps, size=size)
     _create(args, out, f"rendering clip {Path(out).name}")
 
 

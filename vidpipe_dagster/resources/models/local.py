@@ -30,6 +30,7 @@ from vidpipe_dagster.media.draw import draw_keyframe, draw_reference
 from vidpipe_dagster.media.ffmpeg import render_clip
 from vidpipe_dagster.media.frames import frame_stats
 from vidpipe_dagster.media.probe import probe
+from vidpipe_dagster.media.variation import clip_variation, vary_clip
 from vidpipe_dagster.timing import FPS, default_durations
 
 _CHARACTER_NAMES = ("Ada", "Bram", "Cleo", "Dev", "Esme", "Finn", "Gus", "Hana")
@@ -152,9 +153,13 @@ class LocalVideoModel(ConfigurableResource):
         seed: int,
     ) -> ModelCall:
         started = time.perf_counter()
-        # The prompt and the seed shape the motion in between, as they would a real model's.
-        variation = int.from_bytes(hashlib.sha256(f"{seed}|{prompt}".encode()).digest()[:4], "big")
-        render_clip(start_frame, end_frame, out, duration_s=scene.duration_s, fps=FPS, size=size, variation=variation)
+        # The prompt and the seed change the frames in between, as they would a real model's.
+        plain = out.with_name(f"plain-{out.name}")
+        render_clip(start_frame, end_frame, plain, duration_s=scene.duration_s, fps=FPS, size=size)
+        try:
+            vary_clip(plain, out, variation=clip_variation(prompt, seed), frame_count=scene.duration_s * FPS)
+        finally:
+            plain.unlink(missing_ok=True)
         return ModelCall(model="local-ffmpeg", seconds=_elapsed(started))
 
 
