@@ -278,18 +278,20 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    # --url and --debug are accepted before or after the subcommand; the subcommands' copies have
-    # no default, so they only override when given.
-    shared = argparse.ArgumentParser(add_help=False)
-    shared.add_argument("--url", default=argparse.SUPPRESS, help="the Dagster webserver (env VIDPIPE_DAGSTER_URL, default http://127.0.0.1:3000)")
-    shared.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an unexpected error")
-    parser = _Parser(prog="vidpipe", description="Turn a creative brief into a finished video.", parents=[shared])
-    parser.set_defaults(url=os.environ.get("VIDPIPE_DAGSTER_URL", "http://127.0.0.1:3000"), debug=False)
+    # --url and --debug are accepted before or after the subcommand; the subcommands' own copies
+    # have no default, so they override the main parser's only when given.
+    def shared_options(into: argparse.ArgumentParser, url: str, debug: bool) -> None:
+        into.add_argument("--url", default=url, help="the Dagster webserver (env VIDPIPE_DAGSTER_URL, default http://127.0.0.1:3000)")
+        into.add_argument("--debug", action="store_true", default=debug, help="show the traceback of an unexpected error")
+
+    parser = _Parser(prog="vidpipe", description="Turn a creative brief into a finished video.")
+    shared_options(parser, os.environ.get("VIDPIPE_DAGSTER_URL", "http://127.0.0.1:3000"), False)
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_metadata.version('vidpipe-dagster')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text, parents=[shared])
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        shared_options(sub, argparse.SUPPRESS, argparse.SUPPRESS)
         sub.set_defaults(handler=handler)
         return sub
 

@@ -157,6 +157,16 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_its_traceback(cli_proje
     assert loud.returncode == 1 and "Traceback (most recent call last)" in loud.stderr
 
 
+def test_url_and_debug_go_before_or_after_the_subcommand(monkeypatch):
+    monkeypatch.delenv("VIDPIPE_DAGSTER_URL", raising=False)
+    parse = build_parser().parse_args
+    assert parse(["--url", "http://127.0.0.1:1", "status", "harbor"]).url == "http://127.0.0.1:1"
+    assert parse(["status", "harbor", "--url", "http://127.0.0.1:2"]).url == "http://127.0.0.1:2"
+    assert parse(["--debug", "status", "harbor"]).debug and parse(["status", "harbor", "--debug"]).debug
+    defaults = parse(["status", "harbor"])
+    assert (defaults.url, defaults.debug) == ("http://127.0.0.1:3000", False)
+
+
 def test_every_subcommand_and_argument_has_help_and_there_is_a_version():
     parser = build_parser()
     subcommands = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
