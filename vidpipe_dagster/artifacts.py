@@ -34,6 +34,7 @@ _ASSET_FOLDERS = {
     "scene_keyframes": "keyframes",
     "scene_clip": "clip",
     "final_video": "final",
+    "preview_video": "preview",
 }
 
 

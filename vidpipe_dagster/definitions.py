@@ -3,11 +3,14 @@ from typing import Any
 from dagster import Definitions, in_process_executor
 
 from vidpipe_dagster.assets import PIPELINE_ASSETS
+from vidpipe_dagster.attention import attention_cleared, needs_attention
 from vidpipe_dagster.checks import clip_quality
 from vidpipe_dagster.jobs import PIPELINE_JOBS
 from vidpipe_dagster.reaper import lease_reaper
 from vidpipe_dagster.resources import build_resources
 from vidpipe_dagster.sensors import inbox_sensor, scene_sequencer
+from vidpipe_dagster.start import start_project
+from vidpipe_dagster.steer import steer_project
 
 
 def build_defs(**resource_overrides: Any) -> Definitions:
@@ -16,8 +19,8 @@ def build_defs(**resource_overrides: Any) -> Definitions:
     return Definitions(
         assets=PIPELINE_ASSETS,
         asset_checks=[clip_quality],
-        jobs=PIPELINE_JOBS,
-        sensors=[inbox_sensor, scene_sequencer, lease_reaper],
+        jobs=[*PIPELINE_JOBS, start_project, steer_project],
+        sensors=[inbox_sensor, scene_sequencer, lease_reaper, needs_attention, attention_cleared],
         resources={**build_resources(), **resource_overrides},
         # One run is one process, so one lease holder (resources/lease.py) from the first step to
         # the last. The price, sibling steps not running side by side, is small: siblings share

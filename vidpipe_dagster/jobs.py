@@ -26,4 +26,10 @@ final_cut_job = define_asset_job(
     description="Stitch the accepted clips of a project into the final video.",
 )
 
-PIPELINE_JOBS = [project_setup_job, scene_job, final_cut_job]
+preview_job = define_asset_job(
+    "preview",
+    selection=AssetSelection.assets("preview_video"),
+    description="Stitch the scenes accepted so far into a preview with its review page.",
+)
+
+PIPELINE_JOBS = [project_setup_job, scene_job, preview_job, final_cut_job]

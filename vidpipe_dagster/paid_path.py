@@ -35,6 +35,7 @@ from pydantic import TypeAdapter
 from vidpipe_dagster.artifacts import split_partition, upstream_label
 from vidpipe_dagster.domain import JudgeVerdict, ModelCall
 from vidpipe_dagster.log_context import get_logger
+from vidpipe_dagster.model_log import logged_call
 from vidpipe_dagster.pricing import PricingTable, actual_quote, estimate_quote, price_micros, to_usd
 from vidpipe_dagster.request_keys import canonical, request_key
 from vidpipe_dagster.resources.controls import ProjectControls
@@ -175,7 +176,7 @@ class PaidStep:
         charge_id, resumable = self._charge(request, price_micros(self.pricing, estimate), identity)
         token = set_operation_journal(_DatabaseJournal(self.calls, key, charge_id, self.run_id, resumable))
         try:
-            result = getattr(resource, method)(*args, **kwargs)
+            result = logged_call(method, self.partition, lambda: getattr(resource, method)(*args, **kwargs))
         except Exception:
             self.calls.release(charge_id)
             raise

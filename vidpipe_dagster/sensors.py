@@ -22,9 +22,9 @@ from dagster import (
 )
 
 from vidpipe_dagster.artifacts import load_materialized, split_partition
-from vidpipe_dagster.domain import Brief, Storyboard
-from vidpipe_dagster.intake import take_briefs
-from vidpipe_dagster.jobs import final_cut_job, project_setup_job, scene_job
+from vidpipe_dagster.domain import Brief, InvalidInput, Storyboard, validate_project_id
+from vidpipe_dagster.intake import submitted_brief, take_briefs
+from vidpipe_dagster.jobs import final_cut_job, preview_job, project_setup_job, scene_job
 from vidpipe_dagster.partitions import PROJECT_TAG, projects_partitions, scene_partition_key
 from vidpipe_dagster.resources.controls import ProjectControls
 from vidpipe_dagster.resources.inbox import InboxResource
@@ -75,8 +75,9 @@ def _request(project: str, step: NextStep, generation: int) -> RunRequest:
     # the instance's run retries) instead of failing again every tick, until `vidpipe resume`.
     run_key = f"{project}:{step.kind}:{step.scene or '-'}:{step.basis}:g{generation}"
     tags = {PROJECT_TAG: project, "vidpipe/reason": step.reason}
-    if step.kind == "final_cut":
-        return RunRequest(run_key=run_key, job_name=final_cut_job.name, partition_key=project, tags=tags)
+    if step.kind in ("final_cut", "preview"):
+        job = final_cut_job if step.kind == "final_cut" else preview_job
+        return RunRequest(run_key=run_key, job_name=job.name, partition_key=project, tags=tags)
     clip_only = step.kind == "clip"
     return RunRequest(
         run_key=run_key,
@@ -88,26 +89,63 @@ def _request(project: str, step: NextStep, generation: int) -> RunRequest:
     )
 
 
+SETUP_AFTER_BRIEF = ("storyboard", "character_sheets", "location_sheets")
+
+
+def _setup_request(project: str, brief_materialized: bool, store, generation: int) -> RunRequest | None:
+    """A project whose brief exists (stored by the start job or the CLI, or materialized on its
+    asset page) and which has no storyboard yet is set up: once per generation."""
+    if not brief_materialized:
+        try:
+            submitted_brief(store, project)
+        except InvalidInput:
+            return None  # a partition with no brief yet: a person is still adding it
+    return RunRequest(
+        run_key=f"{project}:setup:g{generation}",
+        job_name=project_setup_job.name,
+        partition_key=project,
+        tags={PROJECT_TAG: project, "vidpipe/reason": "its brief exists"},
+        # A brief materialized with launchpad config is not in storage: keep it, make the rest.
+        asset_selection=[AssetKey(name) for name in SETUP_AFTER_BRIEF] if brief_materialized else None,
+    )
+
+
 @sensor(
     name="scene_sequencer",
-    jobs=[scene_job, final_cut_job],
+    jobs=[project_setup_job, scene_job, preview_job, final_cut_job],
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
     description=(
-        "Requests each project's next scene once the one before it is accepted, regenerates scenes "
-        "made stale by a regeneration (per the brief's policy), and recuts when a scene changed."
+        "Sets up each project whose brief exists, requests its next scene once the one before it is "
+        "accepted (with a preview cut in between), regenerates scenes made stale by a regeneration "
+        "(per the brief's policy), and recuts when a scene changed. Removes partitions that are no project id."
     ),
 )
 def scene_sequencer(context: SensorEvaluationContext, blob_store: BlobStoreResource, controls: ProjectControls) -> SensorResult:
     instance = context.instance
     busy = {record.dagster_run.tags.get(PROJECT_TAG) for record in instance.get_run_records(RunsFilter(statuses=IN_FLIGHT))}
     controls_by_project = controls.states()
-    latest = {asset: _latest_by_partition(context, asset) for asset in ("storyboard", "character_sheets", "location_sheets", "scene_keyframes", "scene_clip", "final_video")}
+    latest = {asset: _latest_by_partition(context, asset) for asset in ("storyboard", "character_sheets", "location_sheets", "scene_keyframes", "scene_clip", "preview_video", "final_video")}
     store = blob_store.open()
     requests = []
+    briefs = _latest_by_partition(context, "brief")
     for project in instance.get_dynamic_partitions(projects_partitions.name):
+        try:
+            validate_project_id(project)
+        except InvalidInput as exc:
+            # A partition added by hand (the UI's "Add a partition" accepts any name) that no
+            # project can have: said once, in this sensor's log, and removed.
+            instance.delete_dynamic_partition(projects_partitions.name, project)
+            context.log.warning(f"removed the partition {project!r} from {projects_partitions.name}: {exc}")
+            continue
         paused, generation = controls_by_project.get(project, (False, 0))
-        if paused or project in busy or project not in latest["storyboard"]:
+        if paused or project in busy:
+            continue
+        if project not in latest["storyboard"]:
+            setup = _setup_request(project, project in briefs, store, generation)
+            if setup is not None:
+                context.log.info(f"project {project}: setup (its brief exists)")
+                requests.append(setup)
             continue
         keyframes, clips = _scene_ids(latest["scene_keyframes"], project), _scene_ids(latest["scene_clip"], project)
         final = latest["final_video"].get(project)
@@ -126,6 +164,9 @@ def scene_sequencer(context: SensorEvaluationContext, blob_store: BlobStoreResou
                 clips=clips,
                 final=final,
                 regenerate_later_scenes=brief.regenerate_later_scenes,
+                skipped=frozenset(controls.skipped(project)),
+                wants_preview=True,
+                preview=latest["preview_video"].get(project),
             )
         )
         if step is not None:

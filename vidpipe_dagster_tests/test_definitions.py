@@ -11,7 +11,7 @@ from dagster import AssetKey, MultiPartitionsDefinition
 from vidpipe_dagster.definitions import build_defs
 from vidpipe_dagster_tests.webserver import dagster_webserver, embedded_dagster_home, graphql
 
-PIPELINE = ["brief", "storyboard", "character_sheets", "location_sheets", "scene_keyframes", "scene_clip", "final_video"]
+PIPELINE = ["brief", "storyboard", "character_sheets", "location_sheets", "scene_keyframes", "scene_clip", "preview_video", "final_video"]
 
 
 def test_the_asset_graph_reads_like_the_pipeline(vidpipe_env):
@@ -22,6 +22,7 @@ def test_the_asset_graph_reads_like_the_pipeline(vidpipe_env):
     assert parents["scene_keyframes"] == {"storyboard", "character_sheets", "location_sheets", "brief"}
     assert parents["scene_clip"] == {"storyboard", "scene_keyframes", "brief"}
     assert parents["final_video"] == {"brief", "storyboard", "scene_clip"}
+    assert parents["preview_video"] == {"brief", "storyboard", "scene_clip"}
     scenes = graph.get(AssetKey("scene_clip")).partitions_def
     assert isinstance(scenes, MultiPartitionsDefinition)
     assert [d.name for d in scenes.partitions_defs] == ["project", "scene"]

@@ -96,3 +96,34 @@ def test_a_phantom_scene_is_refused_with_the_storyboard_length(vidpipe_env, inst
 
     with pytest.raises(RunFailed, match="has 2 scenes"):
         execute_partition(defs, instance, "scene", "short-one|003", "short-one")
+
+
+def test_a_skipped_scene_is_left_out_and_the_next_opens_on_the_last_kept_one(vidpipe_env, instance, tmp_path):
+    defs = build_defs()
+    store = defs.resources["blob_store"].open()
+    controls = defs.resources["controls"]
+    brief = submit_brief(instance, store, sample_brief(project_id="skip-two"))
+    controls.skip_scene("skip-two", "002", "the gulls look wrong")
+
+    final = run_project(defs, instance, store, brief.project_id, skipped=controls.skipped("skip-two"))
+
+    board = load_materialized(instance, store, "storyboard", "skip-two").data
+    durations = {scene["number"]: scene["duration_s"] for scene in board["scenes"]}
+    assert load_materialized(instance, store, "scene_clip", "skip-two|002") is None
+    cut = probe(store.get_file(final.objects["final.mp4"].key, tmp_path / "final.mp4"))
+    assert cut.duration_s == pytest.approx(durations[1] + durations[3] + durations[4], abs=0.2)
+    scene_one, scene_three = (
+        store.get_file(load_materialized(instance, store, "scene_clip", f"skip-two|{key}").objects["clip.mp4"].key, tmp_path / f"{key}.mp4")
+        for key in ("001", "003")
+    )
+    assert ssim(last_frame(scene_one), first_frame(scene_three)) >= 0.9
+    keyframes = latest_metadata(instance, "scene_keyframes", "skip-two|003")
+    assert keyframes["upstream_attempts"]["scene_clip[skip-two|001]"] == 1
+    metadata = latest_metadata(instance, "final_video", "skip-two")
+    assert metadata["scene_count"] == 3
+    assert metadata["scene_attempts"] == {"001": 1, "003": 1, "004": 1}
+    assert metadata["skipped_scenes"] == {"002": "the gulls look wrong"}
+    review = store.get_bytes(final.objects["review.html"].key).decode()
+    assert "skipped: the gulls look wrong" in review
+    assert latest_metadata(instance, "scene_clip", "skip-two|003")["frame_strip"].startswith("**accepted attempt 1**")
+    assert "| 004 | " in latest_metadata(instance, "storyboard", "skip-two")["storyboard"]

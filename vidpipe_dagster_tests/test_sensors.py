@@ -93,8 +93,11 @@ def test_the_sequencer_runs_scenes_in_order_then_cuts_and_ignores_phantom_cells(
 
     steps = drive(defs, instance)
 
-    assert [s for s in steps if "short" in s[1]] == [("scene", "short|001"), ("scene", "short|002"), ("final_cut", "short")]
-    assert [s for s in steps if "longer" in s[1]] == [("scene", "longer|001"), ("scene", "longer|002"), ("scene", "longer|003"), ("final_cut", "longer")]
+    # A preview of the scenes so far before each next scene; the cut needs none.
+    assert [s for s in steps if "short" in s[1]] == [("scene", "short|001"), ("preview", "short"), ("scene", "short|002"), ("final_cut", "short")]
+    assert [s for s in steps if "longer" in s[1]] == [
+        ("scene", "longer|001"), ("preview", "longer"), ("scene", "longer|002"), ("preview", "longer"), ("scene", "longer|003"), ("final_cut", "longer"),
+    ]
     assert load_materialized(instance, store, "final_video", "short").data["scenes"] == {"001": 1, "002": 1}
 
 

@@ -1,4 +1,6 @@
-from vidpipe_dagster.sequencing import NextStep, ProjectProgress, next_step
+from dataclasses import replace
+
+from vidpipe_dagster.sequencing import NextStep, ProjectProgress, next_step, previous_kept_scene
 
 KEYS = ["001", "002", "003"]
 
@@ -47,3 +49,25 @@ def test_a_new_storyboard_makes_every_scene_stale():
 def test_phantom_scenes_beyond_the_storyboard_never_block():
     step = next_step(progress(keyframes={"001": 3, "002": 5, "003": 7, "004": 1}, clips={"001": 4, "002": 6, "003": 8}))
     assert step is None
+
+
+def test_a_preview_comes_after_each_accepted_scene_before_the_next():
+    after_one = progress(keyframes={"001": 3}, clips={"001": 4}, final=None, wants_preview=True)
+    assert next_step(after_one) == NextStep("preview", None, "a scene was accepted since the last preview", 4)
+    assert (next_step(replace(after_one, preview=5)).kind, next_step(replace(after_one, preview=5)).scene) == ("scene", "002")
+    assert next_step(progress(final=None, wants_preview=True, preview=5)).kind == "final_cut"  # the cut supersedes a preview
+    assert next_step(progress(keyframes={}, clips={}, final=None, wants_preview=True)).kind == "scene"
+
+
+def test_a_skipped_scene_is_passed_over_and_the_cut_comes_without_it():
+    skipping = progress(keyframes={"001": 3}, clips={"001": 4}, final=None, skipped=frozenset({"002"}))
+    assert next_step(skipping) == NextStep("scene", "003", "has no clip yet", 4)
+    assert next_step(progress(keyframes={"001": 3, "003": 5}, clips={"001": 4, "003": 6}, final=None, skipped=frozenset({"002"}))).kind == "final_cut"
+    assert next_step(progress(skipped=frozenset(KEYS), final=None)) is None
+
+
+def test_a_scene_opens_on_the_last_kept_scene_before_it():
+    assert previous_kept_scene(3, {"002"}) == "001"
+    assert previous_kept_scene(3, set()) == "002"
+    assert previous_kept_scene(2, {"001"}) is None
+    assert previous_kept_scene(1, set()) is None

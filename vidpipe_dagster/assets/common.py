@@ -1,8 +1,6 @@
 """What every asset step does around its own work: log context, a workspace, downloads."""
 
 
-import base64
-import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -17,10 +15,9 @@ from dagster import (
     MetadataValue,
     RetryPolicy,
 )
-from PIL import Image
-
 from vidpipe_dagster.artifacts import split_partition, upstream_label
 from vidpipe_dagster.domain import Brief, InvalidInput, StoredArtifact
+from vidpipe_dagster.media.draw import jpeg_data_uri
 from vidpipe_dagster.log_context import project_context
 from vidpipe_dagster.resources.models.protocols import ModelRefusal
 from vidpipe_dagster.resources.storage import BlobStore
@@ -104,13 +101,4 @@ def lineage(*artifacts: StoredArtifact) -> dict[str, int]:
 
 def image_markdown(images: list[tuple[str, Path]], width: int = 240) -> MetadataValue:
     """Small inline JPEG thumbnails, so the UI shows what an attempt looks like without a download."""
-    cells = []
-    for label, path in images:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-            image.thumbnail((width, width))
-            buffer = io.BytesIO()
-            image.save(buffer, format="JPEG", quality=70)
-        encoded = base64.b64encode(buffer.getvalue()).decode()
-        cells.append(f"**{label}**\n\n![{label}](data:image/jpeg;base64,{encoded})")
-    return MetadataValue.md("\n\n".join(cells))
+    return MetadataValue.md("\n\n".join(f"**{label}**\n\n![{label}]({jpeg_data_uri(path, width)})" for label, path in images))

@@ -1,4 +1,4 @@
-from dagster import AssetExecutionContext, asset
+from dagster import AssetExecutionContext, MetadataValue, asset
 
 from vidpipe_dagster.artifacts import PendingArtifact, split_partition
 from vidpipe_dagster.assets.judging import thresholds_for
@@ -11,11 +11,13 @@ from vidpipe_dagster.media.ffmpeg import mux_audio, stitch
 from vidpipe_dagster.media.frames import first_frame
 from vidpipe_dagster.media.probe import probe
 from vidpipe_dagster.partitions import projects_partitions
+from vidpipe_dagster.resources.controls import ProjectControls
 from vidpipe_dagster.resources.ledger import AttemptLedger, AttemptRecord
 from vidpipe_dagster.resources.paid_calls import PaidCalls
 from vidpipe_dagster.resources.quality_policy import QualityConfig, QualityPolicy
 from vidpipe_dagster.resources.storage import BlobStoreResource
 from vidpipe_dagster.resources.workspace import WorkspaceResource
+from vidpipe_dagster.review.film import write_review_page
 
 log = get_logger(__name__)
 
@@ -48,19 +50,23 @@ def final_video(
     quality_policy: QualityPolicy,
     workspace: WorkspaceResource,
     paid_calls: PaidCalls,
+    controls: ProjectControls,
 ) -> PendingArtifact:
     """Every accepted clip of the project, stitched in storyboard order (and muxed with the brief's
-    audio track), plus a contact sheet with one thumbnail per scene."""
+    audio track), leaving out the scenes a person skipped; a contact sheet with one thumbnail per
+    scene; and the review page (`vidpipe review`)."""
     board = Storyboard.model_validate(storyboard.data)
     request = Brief.model_validate(brief.data)
-    missing = [key for key in board.scene_keys if key not in scene_clip]
+    skipped = controls.skipped(request.project_id)
+    scene_keys = [key for key in board.scene_keys if key not in skipped]
+    missing = [key for key in scene_keys if key not in scene_clip]
     with in_project(context):
         if missing:
             raise MissingScenes(
                 f"project {request.project_id!r} cannot be cut yet: scenes {', '.join(missing)} have no "
                 "accepted clip; materialize scene_clip for them first"
             )
-    clips = [scene_clip[key] for key in board.scene_keys]
+    clips = [scene_clip[key] for key in scene_keys]
     store = blob_store.open()
     with asset_step(context, workspace) as directory:
         local_clips = [fetch(store, clip, "clip.mp4", directory) for clip in clips]
@@ -77,26 +83,35 @@ def final_video(
         else:
             stitch(local_clips, cut, workdir=directory)
         thumbnails = []
-        for key, clip_path in zip(board.scene_keys, local_clips):
+        for key, clip_path in zip(scene_keys, local_clips):
             thumbnail = directory / f"thumb-{key}.png"
             first_frame(clip_path).save(thumbnail)
             thumbnails.append((f"scene {key}", thumbnail))
         sheet = contact_sheet(thumbnails, directory / "contact_sheet.png")
-        scores = attempt_scores(ledger.attempts("scene_clip", partition_prefix=f"{request.project_id}|"), board.scene_keys, clips)
+        scores = attempt_scores(ledger.attempts("scene_clip", partition_prefix=f"{request.project_id}|"), scene_keys, clips)
         accept_bar = thresholds_for(quality_policy, request, QualityConfig()).accept
         chart = score_chart(scores, accept_bar, directory / "scores.png")
         facts = probe(cut)
+        review = write_review_page(
+            directory / "review.html", kind="final cut", project=request.project_id, board=board,
+            clips=dict(zip(scene_keys, clips)), thumbnails={key: path for key, (_, path) in zip(scene_keys, thumbnails)},
+            ledger=ledger, store=store, skipped=skipped, duration_s=facts.duration_s,
+        )
         log.info("final cut: %d scenes, %.2f s", len(clips), facts.duration_s)
         context.add_output_metadata(
             {
                 "contact_sheet": image_markdown([("contact sheet", sheet)], width=960),
                 "quality_scores": image_markdown([("score per attempt per scene", chart)], width=720),
+                "review_page": MetadataValue.md(
+                    f"The review page (player, scene timeline, every attempt) is `review/uri` below; "
+                    f"`vidpipe review {request.project_id}` serves it."
+                ),
             }
         )
         return PendingArtifact(
             workspace=directory,
-            files={"final.mp4": cut, "contact_sheet.png": sheet, "scores.png": chart},
-            data={"scenes": {key: clip.attempt for key, clip in zip(board.scene_keys, clips)}},
+            files={"final.mp4": cut, "contact_sheet.png": sheet, "scores.png": chart, "review.html": review},
+            data={"scenes": {key: clip.attempt for key, clip in zip(scene_keys, clips)}, "skipped": skipped},
             facts={
                 "duration_s": round(facts.duration_s, 3),
                 "expected_duration_s": (
@@ -106,7 +121,9 @@ def final_video(
                 "resolution": f"{facts.width}x{facts.height}",
                 "has_audio": facts.has_audio,
                 "sound": sound,
-                "scene_attempts": {key: clip.attempt for key, clip in zip(board.scene_keys, clips)},
+                "scene_count": len(clips),
+                "scene_attempts": {key: clip.attempt for key, clip in zip(scene_keys, clips)},
+                "skipped_scenes": skipped,
                 "attempt_scores": {key: [vars(a) for a in attempts] for key, attempts in scores.items()},
                 # What the project's model calls cost so far, per step and scene, and how many were reused.
                 **paid_calls.totals(request.project_id).metadata(),

@@ -25,15 +25,16 @@ from vidpipe_dagster.assets.judging import (
 )
 from vidpipe_dagster.assets.continuity import continuity_after, continuity_before, keyframes_record, record_lines
 from vidpipe_dagster.assets.common import TRANSIENT_RETRY, asset_step, fetch, image_markdown, in_project, lineage, scratch_step
-from vidpipe_dagster.domain import Brief, InvalidInput, ModelCall, Scene, StoredArtifact, Storyboard, scene_key
+from vidpipe_dagster.domain import Brief, InvalidInput, ModelCall, Scene, StoredArtifact, Storyboard
 from vidpipe_dagster.log_context import get_logger
-from vidpipe_dagster.media.frames import extract_last_frame
+from vidpipe_dagster.media.frames import extract_last_frame, frame_strip, write_png
 from vidpipe_dagster.media.probe import probe
 from vidpipe_dagster.paid_path import paid_models
 from vidpipe_dagster.partitions import scene_partition_key, scenes_partitions
 from vidpipe_dagster.creative.compose import clip_prompt, keyframe_prompt
 from vidpipe_dagster.creative.versions import prompt_version
 from vidpipe_dagster.quality import BelowTheBar, QualityReport, assess, judged_attempts, measure_clip
+from vidpipe_dagster.resources.controls import ProjectControls
 from vidpipe_dagster.resources.lease import ProjectLease
 from vidpipe_dagster.resources.ledger import AttemptLedger, AttemptStatus
 from vidpipe_dagster.resources.models.protocols import ImageModel, QualityJudge, TextModel, VideoModel
@@ -41,6 +42,7 @@ from vidpipe_dagster.resources.paid_calls import PaidCalls
 from vidpipe_dagster.resources.quality_policy import QualityConfig, QualityPolicy
 from vidpipe_dagster.resources.storage import BlobStore, BlobStoreResource, ObjectMissing
 from vidpipe_dagster.resources.workspace import WorkspaceResource
+from vidpipe_dagster.sequencing import previous_kept_scene
 
 log = get_logger(__name__)
 
@@ -88,16 +90,20 @@ class KeyframeConfig(Config):
     use_attempt: int = Field(default=0, ge=0, description="Make this stored attempt the accepted one; generate nothing.")
 
 
-def previous_clip_of(context: AssetExecutionContext, store: BlobStore, project: str, scene: Scene) -> StoredArtifact | None:
-    """The accepted clip of the scene before, which every scene after the first needs (its last
-    frame and its continuity record); a missing one fails at once saying what to materialize."""
-    if scene.number == 1:
+def previous_clip_of(
+    context: AssetExecutionContext, store: BlobStore, project: str, scene: Scene, skipped: set[str]
+) -> StoredArtifact | None:
+    """The accepted clip of the last scene before this one that was not skipped, which every scene
+    after the first needs (its last frame and its continuity record); a missing one fails at once
+    saying what to materialize."""
+    opens_on = previous_kept_scene(scene.number, skipped)
+    if opens_on is None:
         return None
-    previous_partition = str(scene_partition_key(project, scene_key(scene.number - 1)))
+    previous_partition = str(scene_partition_key(project, opens_on))
     previous_clip = load_materialized(context.instance, store, "scene_clip", previous_partition)
     if previous_clip is None:
         raise MissingPredecessor(
-            f"scene {scene.key} of project {project!r} follows scene {scene_key(scene.number - 1)}, which has "
+            f"scene {scene.key} of project {project!r} follows scene {opens_on}, which has "
             f"no clip yet: materialize scene_clip[{previous_partition}] first"
         )
     return previous_clip
@@ -126,6 +132,7 @@ def scene_keyframes(
     blob_store: BlobStoreResource,
     workspace: WorkspaceResource,
     paid_calls: PaidCalls,
+    controls: ProjectControls,
 ):  # PendingArtifact, or the StoredArtifact a user picked
     """Start and end keyframe of a scene. A continuous scene starts on the previous clip's last
     frame; the first scene and a cut draw a new start keyframe from the reference sheets and the
@@ -152,7 +159,7 @@ def scene_keyframes(
         references.append(fetch(store, location_sheets, f"{scene.location}.png", directory))
         reference_names = [board.character(c).name for c in scene.characters] + [board.location(scene.location).name]
         used = [storyboard, character_sheets, location_sheets]
-        previous_clip = previous_clip_of(context, store, project, scene)
+        previous_clip = previous_clip_of(context, store, project, scene, controls.skipped(project))
         record = continuity_before(board, previous_clip)
         changes, changes_call = text_model.scene_changes(storyboard=board, scene=scene, record=record)
         calls = [changes_call]
@@ -178,7 +185,7 @@ def scene_keyframes(
             calls.extend(judged[name].calls)
             prompts[name] = judged[name].prompt
             return judged[name].path
-        opening = "first" if scene.number == 1 else scene.transition_in
+        opening = "first" if previous_clip is None else scene.transition_in
         if config.regenerate == "end":
             current = load_materialized(context.instance, store, "scene_keyframes", context.partition_key)
             if current is None:
@@ -299,6 +306,7 @@ def scene_clip(
     stored_attempts: list[StoredArtifact] = []
     prompts: list[str] = []
     rewrites: list[ModelCall] = []
+    on_disk: dict[int, Path] = {}
     with scratch_step(context, workspace) as directory:
         start = fetch(store, scene_keyframes, "start.png", directory)
         end = fetch(store, scene_keyframes, "end.png", directory)
@@ -360,6 +368,7 @@ def scene_clip(
                 ),
             )
             stored_attempts.append(stored)
+            on_disk[stored.attempt] = out
             if report.problems:
                 ledger.update("scene_clip", partition, stored.attempt, AttemptStatus.STORED, note="; ".join(report.problems))
             log.info("scene %s attempt %d: %s", scene.key, stored.attempt, report.why())
@@ -380,8 +389,10 @@ def scene_clip(
                 ledger.update("scene_clip", partition, stored.attempt, AttemptStatus.REJECTED)
         report = chosen.report
         flag = "passed" if report.passed else ("forced" if config.force else f"best of {len(tried)} attempts; below the quality bar ({report.verdict})")
+        strip = write_png(frame_strip(on_disk[chosen.result.attempt]), directory / "strip.png")
         context.add_output_metadata(
             {
+                "frame_strip": image_markdown([(f"accepted attempt {chosen.result.attempt}", strip)], width=960),
                 **chart_metadata(report, len(tried)),
                 "attempts_tried": MetadataValue.json([{"attempt": t.result.attempt, **t.report.scores()} for t in tried]),
                 "quality_flag": MetadataValue.text(flag),

@@ -18,6 +18,7 @@ from vidpipe_dagster.resources.models.protocols import TextModel
 from vidpipe_dagster.resources.paid_calls import PaidCalls
 from vidpipe_dagster.resources.storage import BlobStore, BlobStoreResource
 from vidpipe_dagster.resources.workspace import WorkspaceResource
+from vidpipe_dagster.review.storyboard_table import storyboard_markdown
 from vidpipe_dagster.timing import durations_for_audio
 
 log = get_logger(__name__)
@@ -104,6 +105,7 @@ def storyboard(
             f"[project={request.project_id}] storyboard '{board.metadata.title}': "
             f"{len(board.scenes)} scenes, {board.total_duration_s} s"
         )
+        context.add_output_metadata({"storyboard": MetadataValue.md(storyboard_markdown(board))})
         return PendingArtifact(
             data=board.model_dump(mode="json"),
             facts={

@@ -6,9 +6,11 @@ What is drawn depends only on the arguments. Numbers come from sha256 of a label
 
 from __future__ import annotations
 
+import base64
 import colorsys
 import functools
 import hashlib
+import io
 import json
 import math
 from pathlib import Path
@@ -331,3 +333,13 @@ def contact_sheet(
         for line in _fit_lines(draw, label, font, thumb_width, 1):
             draw.text((x, y + thumb.height + 5), line, font=font, fill=(235, 235, 235))
     return write_png(sheet, out)
+
+
+def jpeg_data_uri(path: Path, width: int) -> str:
+    """A small JPEG of an image as a data: URI, for pages and metadata that must not fetch anything."""
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        image.thumbnail((width, width))
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=70)
+    return f"data:image/jpeg;base64,{base64.b64encode(buffer.getvalue()).decode()}"

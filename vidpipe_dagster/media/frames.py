@@ -125,3 +125,17 @@ def frame_stats(video: Path, black_luma: float = 16.0, frozen_delta: float = 0.5
         frozen_frame_ratio=frozen / (frames - 1) if frames > 1 else 0.0,
         mean_luma=luma_total / frames,
     )
+
+
+def frame_strip(video: Path, count: int = 6, height: int = 90) -> Image.Image:
+    """`count` frames spread evenly over the clip, side by side: what the clip does, at a glance."""
+    with open_video(video) as (container, stream):
+        frames = [frame.to_image() for frame in container.decode(stream)]
+    if not frames:
+        raise MediaError(f"{video} has no video frames")
+    picks = [frames[round(i * (len(frames) - 1) / max(1, count - 1))] for i in range(count)]
+    width = round(picks[0].width * height / picks[0].height)
+    strip = Image.new("RGB", (width * count + 2 * (count - 1), height), "white")
+    for index, picture in enumerate(picks):
+        strip.paste(picture.convert("RGB").resize((width, height)), (index * (width + 2), 0))
+    return strip

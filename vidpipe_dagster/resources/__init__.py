@@ -26,9 +26,24 @@ from vidpipe_dagster.resources.workspace import WorkspaceResource
 MODEL_BACKENDS = ("local", "vertex")
 
 
+HOME_FOLDER = ".vidpipe"
+
+
+def locate_home() -> tuple[Path, str]:
+    """Where embedded state lives (objects, ledger), and how it was found: `VIDPIPE_HOME`; else the
+    nearest `.vidpipe` folder in the current directory or above it (the way git finds `.git`), so
+    commands work from any folder of a project; else `./.vidpipe`, to be created."""
+    if os.environ.get("VIDPIPE_HOME"):
+        return Path(os.environ["VIDPIPE_HOME"]).resolve(), "from VIDPIPE_HOME"
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / HOME_FOLDER).is_dir():
+            return folder / HOME_FOLDER, f"found from {here}"
+    return here / HOME_FOLDER, f"no {HOME_FOLDER} in {here} or any folder above it, and VIDPIPE_HOME is not set"
+
+
 def vidpipe_home() -> Path:
-    """Where embedded state lives (objects, ledger): `VIDPIPE_HOME`, default `./.vidpipe`."""
-    return Path(os.environ.get("VIDPIPE_HOME", ".vidpipe")).resolve()
+    return locate_home()[0]
 
 
 def _setting(name: str, default: str) -> Any:

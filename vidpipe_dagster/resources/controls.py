@@ -1,19 +1,23 @@
 """Per-project switches a person sets: a stopped project is not advanced by the sequencing sensor,
 and each resume starts a new generation, which lets the sequencer ask again for a step whose run
-failed or was stopped (it never asks twice within one generation).
+failed or was stopped (it never asks twice within one generation). A skipped scene is left out of
+the cut, and the scene after it opens on the last kept scene. What needs a person's attention (the
+step of the project's last failed run, and its error) is kept here too, until the project resumes
+or a later run of the same partition succeeds.
 
 Kept in the same database as the ledger, so every daemon and worker sees the same switch.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from vidpipe_dagster.domain import validate_project_id
+from vidpipe_dagster.domain import scene_number, validate_project_id
 from vidpipe_dagster.resources.database import METADATA, engine_for, upsert
 
 project_controls = sa.Table(
@@ -24,6 +28,38 @@ project_controls = sa.Table(
     sa.Column("generation", sa.Integer, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+scene_skips = sa.Table(
+    "vidpipe_scene_skips",
+    METADATA,
+    sa.Column("project_id", sa.String(64), primary_key=True),
+    sa.Column("scene", sa.String(3), primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("skipped_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+project_attention = sa.Table(
+    "vidpipe_project_attention",
+    METADATA,
+    sa.Column("project_id", sa.String(64), primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("step", sa.String(255), nullable=False),
+    sa.Column("partition", sa.String(255), nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("failed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Attention:
+    run_id: str
+    step: str
+    partition: str
+    error: str
+    failed_at: datetime
+
+    def describe(self) -> str:
+        return f"step {self.step} [{self.partition}] failed in run {self.run_id[:8]}: {self.error}"
 
 
 class ProjectControls(ConfigurableResource):
@@ -41,6 +77,54 @@ class ProjectControls(ConfigurableResource):
                 .values(project_id=project_id, paused=paused, generation=0 if paused else 1, updated_at=now)
                 .on_conflict_do_update(index_elements=["project_id"], set_={"paused": paused, "generation": generation, "updated_at": now})
             )
+            if not paused:
+                connection.execute(sa.delete(project_attention).where(project_attention.c.project_id == project_id))
+
+    def skip_scene(self, project_id: str, scene: str, reason: str) -> None:
+        """Leave a scene out of the project's cut; skipping it again replaces the reason."""
+        validate_project_id(project_id)
+        scene_number(scene)
+        now = datetime.now(UTC)
+        with engine_for(self.database_url).begin() as connection:
+            insert = upsert(connection.dialect.name)
+            connection.execute(
+                insert(scene_skips)
+                .values(project_id=project_id, scene=scene, reason=reason, skipped_at=now)
+                .on_conflict_do_update(index_elements=["project_id", "scene"], set_={"reason": reason, "skipped_at": now})
+            )
+
+    def unskip_scene(self, project_id: str, scene: str) -> None:
+        with engine_for(self.database_url).begin() as connection:
+            connection.execute(sa.delete(scene_skips).where(scene_skips.c.project_id == project_id, scene_skips.c.scene == scene))
+
+    def skipped(self, project_id: str) -> dict[str, str]:
+        """scene key -> reason, for the project's skipped scenes."""
+        with engine_for(self.database_url).connect() as connection:
+            rows = connection.execute(sa.select(scene_skips.c.scene, scene_skips.c.reason).where(scene_skips.c.project_id == project_id))
+            return {row.scene: row.reason for row in rows}
+
+    def record_attention(self, project_id: str, run_id: str, step: str, partition: str, error: str) -> None:
+        now = datetime.now(UTC)
+        values = {"run_id": run_id, "step": step, "partition": partition, "error": error, "failed_at": now}
+        with engine_for(self.database_url).begin() as connection:
+            insert = upsert(connection.dialect.name)
+            connection.execute(
+                insert(project_attention).values(project_id=project_id, **values).on_conflict_do_update(index_elements=["project_id"], set_=values)
+            )
+
+    def attention(self, project_id: str) -> Attention | None:
+        """The project's last failure, until the project is resumed or a run of the same partition succeeds."""
+        with engine_for(self.database_url).connect() as connection:
+            row = connection.execute(sa.select(project_attention).where(project_attention.c.project_id == project_id)).first()
+        return None if row is None else Attention(row.run_id, row.step, row.partition, row.error, row.failed_at)
+
+    def clear_attention(self, project_id: str, partition: str) -> bool:
+        """Forget the project's failure if it was in `partition`; True if there was one."""
+        with engine_for(self.database_url).begin() as connection:
+            result = connection.execute(
+                sa.delete(project_attention).where(project_attention.c.project_id == project_id, project_attention.c.partition == partition)
+            )
+            return result.rowcount > 0
 
     def states(self) -> dict[str, tuple[bool, int]]:
         """project -> (paused, generation), for every project a person ever stopped or resumed."""

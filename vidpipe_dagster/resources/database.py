@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import zlib
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -45,6 +46,9 @@ def engine_for(url: str) -> Engine:
     """One connection pool per URL per process (a pool, not pipeline state)."""
     url = normalize_database_url(url)
     if url.startswith("sqlite"):
+        database = sa.engine.make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)  # a fresh home's first write
         engine = sa.create_engine(url, connect_args={"timeout": 60})
 
         @sa.event.listens_for(engine, "connect")

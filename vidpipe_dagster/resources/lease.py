@@ -20,15 +20,15 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from dagster import ConfigurableResource, DagsterInstance, Failure, InitResourceContext
 from pydantic import Field, PrivateAttr
 
-from vidpipe_dagster.log_context import get_logger
+from vidpipe_dagster.log_context import get_logger, project_context
 from vidpipe_dagster.partitions import PROJECT_TAG, project_of_run
 from vidpipe_dagster.resources.database import METADATA, database_now, engine_for, upsert
 
@@ -238,7 +238,7 @@ class ProjectLease(ConfigurableResource):
         """Acquire, renew on a heartbeat thread while the block runs, release at the end."""
         hold = self.acquire(project_id, holder, progress)
         stop = threading.Event()
-        heartbeat = threading.Thread(target=self._heartbeat, args=(hold, stop), name=f"lease-{project_id}", daemon=True)
+        heartbeat = threading.Thread(target=self._heartbeat, args=(hold, stop, progress), name=f"lease-{project_id}", daemon=True)
         heartbeat.start()
         try:
             yield hold
@@ -252,18 +252,21 @@ class ProjectLease(ConfigurableResource):
                 # nothing; unreleased, the lease lets the next holder in when it expires.
                 log.warning("could not release the lease of project %r (it expires by itself): %s", project_id, exc)
 
-    def _heartbeat(self, hold: LeaseHold, stop: threading.Event) -> None:
+    def _heartbeat(self, hold: LeaseHold, stop: threading.Event, progress: logging.Logger) -> None:
+        """Renews the lease. Its trouble goes to `progress`, in a run the run's own log (the UI's
+        event log), and names the project: this thread runs outside any step's log capture."""
         interval = self.heartbeat_seconds or self.ttl_seconds / 3
-        while not stop.wait(interval):
-            try:
-                hold.check()
-            except StaleLease as exc:
-                # Nothing left to renew; the holder's next commit is refused the same way.
-                log.error(str(exc))
-                return
-            except sa.exc.DBAPIError as exc:
-                # A missed beat is not fatal: the next one may succeed before the TTL runs out.
-                log.warning("could not renew the lease of project %r: %s", hold.project_id, exc)
+        with project_context(hold.project_id):
+            while not stop.wait(interval):
+                try:
+                    hold.check()
+                except StaleLease as exc:
+                    # Nothing left to renew; the holder's next commit is refused the same way.
+                    progress.error(str(exc))  # names the project
+                    return
+                except sa.exc.DBAPIError as exc:
+                    # A missed beat is not fatal: the next one may succeed before the TTL runs out.
+                    progress.warning(f"could not renew the lease of project {hold.project_id!r}: {exc}")
 
     @contextmanager
     def yield_for_execution(self, context: InitResourceContext) -> Iterator[ProjectLease]:
@@ -278,20 +281,41 @@ class ProjectLease(ConfigurableResource):
                 f"run {run.run_id} names no project: vidpipe runs are for one project partition "
                 f"(tag {PROJECT_TAG} or a partition key)"
             )
-        started = time.monotonic()
-        with self.holding(project_id, run.run_id, progress=context.log) as hold:
-            context.log.info(
-                f"holding the lease of project {project_id!r}, token {hold.token} "
-                f"(acquired in {time.monotonic() - started:.2f} s)"
-            )
-            if hold.took_over_from is not None:
-                retire_dead_run(
-                    context.instance, hold.took_over_from,
-                    f"its worker stopped renewing the lease of project {project_id!r}; run {run.run_id} took the project over",
-                )
-                context.log.warning(f"took project {project_id!r} over from {hold.took_over_from}, which stopped renewing its lease")
+        with self._run_hold(project_id, run.run_id, context) as hold:
             self._held = hold
             yield self
+
+    @contextmanager
+    def _run_hold(self, project_id: str, run_id: str, context: InitResourceContext) -> Iterator[LeaseHold]:
+        """One hold (one heartbeat, one log line) per run, shared by every copy of this resource the
+        run sets up: the `lease` resource and the IO manager's own. The last user releases it."""
+        key = (self.database_url, run_id)
+        with _RUN_HOLDS_LOCK:
+            entry = _RUN_HOLDS.setdefault(key, _SharedHold())
+        with entry.lock:
+            if entry.users == 0:
+                started = time.monotonic()
+                entry.hold = entry.stack.enter_context(self.holding(project_id, run_id, progress=context.log))
+                context.log.info(
+                    f"holding the lease of project {project_id!r}, token {entry.hold.token} "
+                    f"(acquired in {time.monotonic() - started:.2f} s)"
+                )
+                if entry.hold.took_over_from is not None:
+                    retire_dead_run(
+                        context.instance, entry.hold.took_over_from,
+                        f"its worker stopped renewing the lease of project {project_id!r}; run {run_id} took the project over",
+                    )
+                    context.log.warning(f"took project {project_id!r} over from {entry.hold.took_over_from}, which stopped renewing its lease")
+            entry.users += 1
+        try:
+            yield entry.hold
+        finally:
+            with entry.lock:
+                entry.users -= 1
+                if entry.users == 0:
+                    with _RUN_HOLDS_LOCK:
+                        _RUN_HOLDS.pop(key, None)
+                    entry.stack.close()
 
     @property
     def held(self) -> LeaseHold:
@@ -299,6 +323,20 @@ class ProjectLease(ConfigurableResource):
         if self._held is None:
             raise StaleLease("no project lease is held here: project state is committed inside a run only")
         return self._held
+
+
+@dataclass(eq=False)
+class _SharedHold:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stack: ExitStack = field(default_factory=ExitStack)
+    hold: LeaseHold | None = None
+    users: int = 0
+
+
+# The holds of the runs executing in this process, by (database, run id): a registry of open
+# handles, like a connection pool, not pipeline state.
+_RUN_HOLDS: dict[tuple[str, str], _SharedHold] = {}
+_RUN_HOLDS_LOCK = threading.Lock()
 
 
 def retire_dead_run(instance: DagsterInstance, run_id: str, reason: str) -> None:

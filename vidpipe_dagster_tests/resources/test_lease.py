@@ -6,6 +6,7 @@ VIDPIPE_CONCURRENCY_REPEAT=10 runs each multi-process scenario ten times in a ro
 
 from __future__ import annotations
 
+import logging
 import re
 import signal
 import time
@@ -221,3 +222,20 @@ def test_a_stalled_worker_cannot_commit_once_its_lease_was_taken_over(deployment
         assert {re.match(r"attempt-(\d+)", path.name)[1] for path in (objects / folder).iterdir()} == {"001"}
         materializations = instance.fetch_materializations(AssetKey(asset), limit=10).records
         assert [record.run_id for record in materializations] == [second_run]
+
+
+def test_heartbeat_trouble_goes_to_the_holders_log_naming_the_project(database_url):
+    lines: list[str] = []
+
+    class RunLog(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    run_log = logging.getLogger("test-run-log")
+    run_log.addHandler(RunLog())
+    lease = ProjectLease(database_url=database_url, ttl_seconds=1, heartbeat_seconds=0.3)
+    with lease.holding("harbor", "run-a", progress=run_log) as hold:
+        lease.release(hold)  # as if it expired and another worker came and went
+        lease.acquire("harbor", "run-b")
+        time.sleep(1)
+    assert any("the lease of project 'harbor'" in line and "was taken over" in line for line in lines), lines

@@ -39,6 +39,7 @@ from vidpipe_dagster.media.draw import draw_keyframe, draw_reference
 from vidpipe_dagster.media.ffmpeg import render_clip
 from vidpipe_dagster.media.frames import first_frame, frame_stats, ssim
 from vidpipe_dagster.media.probe import probe
+from vidpipe_dagster.media.variation import clip_variation, vary_clip
 from vidpipe_dagster.timing import FPS, default_durations
 
 
@@ -127,7 +128,13 @@ class LocalVideoModel(ConfigurableResource):
         audio: bool = False,
     ) -> ModelCall:
         started = time.perf_counter()
-        render_clip(start_frame, end_frame, out, duration_s=scene.duration_s, fps=FPS, size=size)
+        # The prompt and the seed change the frames in between, as they would a real model's.
+        plain = out.with_name(f"plain-{out.name}")
+        render_clip(start_frame, end_frame, plain, duration_s=scene.duration_s, fps=FPS, size=size)
+        try:
+            vary_clip(plain, out, variation=clip_variation(prompt, seed), frame_count=scene.duration_s * FPS)
+        finally:
+            plain.unlink(missing_ok=True)
         return ModelCall(model="local-ffmpeg", seconds=_elapsed(started))
 
 

@@ -174,6 +174,7 @@ class VertexVideoModel(ConfigurableResource):
             )
             polls += 1
             recorder.count("polls")
+            logger.info("%s operation %s: poll %d, %.0fs elapsed, %s", model, name, polls, time.monotonic() - started, "done" if operation.done else "still running")
             if not operation.name:
                 operation.name = name
         logger.info("%s operation %s done after %d polls, %.1fs", model, name, polls, time.monotonic() - started)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email.utils
 import io
-import json
 import random
 
 import pytest
@@ -21,7 +20,6 @@ from vidpipe_dagster.resources.models.vertex_client import (
 )
 from vidpipe_dagster.resources.models.vertex_helpers import (
     SAFE_SUFFIX,
-    OutputInvalid,
     backoff_delay,
     fit_png,
     nearest_aspect_ratio,
