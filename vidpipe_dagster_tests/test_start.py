@@ -1,5 +1,7 @@
 """Starting a project from the UI: the brief as launchpad config, then the sequencer takes over."""
 
+import json
+
 from dagster import AssetKey, build_sensor_context
 
 from vidpipe_dagster.artifacts import load_materialized
@@ -63,3 +65,18 @@ def test_a_partition_that_is_no_project_id_is_removed_with_the_rule_it_breaks(vi
     assert sequencer_tick(defs, instance).run_requests == []  # fine-one has no brief yet: nothing to start
 
     assert instance.get_dynamic_partitions(projects_partitions.name) == ["fine-one"]
+
+
+def test_a_pasted_brief_cannot_reach_a_file_or_another_projects_track(vidpipe_env, instance):
+    defs = build_defs()
+    instance.add_dynamic_partitions(projects_partitions.name, ["pasted"])
+    for audio, says in [("/etc/hostname", "absolute path"), ("submissions/other/audio-0.wav", "submissions/"), ("song.wav", "a relative path needs the brief's folder")]:
+        brief_json = json.dumps({"project_id": "pasted", "prompt": "a lighthouse at dusk", "audio": audio})
+        result = defs.resolve_job_def("project_setup").execute_in_process(
+            instance=instance, partition_key="pasted", asset_selection=[AssetKey("brief")],
+            run_config={"ops": {"brief": {"config": {"brief_json": brief_json}}}}, raise_on_error=False,
+        )
+        assert not result.success
+        failure = next(event for event in result.all_events if event.is_step_failure)
+        assert says in failure.step_failure_data.error.message, failure.step_failure_data.error.message
+        assert load_materialized(instance, defs.resources["blob_store"].open(), "brief", "pasted") is None
