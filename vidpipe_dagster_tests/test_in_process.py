@@ -102,12 +102,20 @@ def test_a_skipped_scene_is_left_out_and_the_next_opens_on_the_last_kept_one(vid
     defs = build_defs()
     store = defs.resources["blob_store"].open()
     controls = defs.resources["controls"]
-    brief = submit_brief(instance, store, sample_brief(project_id="skip-two"))
+    # One place and time throughout, so every scene after the first goes on from the one before.
+    hints = [
+        "Night in the lamp room: the keeper trims the wick",
+        "The keeper polishes the great lens",
+        "The keeper winds the brass clockwork",
+        "The keeper watches the beam sweep the sea",
+    ]
+    brief = submit_brief(instance, store, sample_brief(project_id="skip-two", scene_hints=hints))
     controls.skip_scene("skip-two", "002", "the gulls look wrong")
 
     final = run_project(defs, instance, store, brief.project_id, skipped=controls.skipped("skip-two"))
 
     board = load_materialized(instance, store, "storyboard", "skip-two").data
+    assert [scene["transition_in"] for scene in board["scenes"]][2] == "continuous"
     durations = {scene["number"]: scene["duration_s"] for scene in board["scenes"]}
     assert load_materialized(instance, store, "scene_clip", "skip-two|002") is None
     cut = probe(store.get_file(final.objects["final.mp4"].key, tmp_path / "final.mp4"))

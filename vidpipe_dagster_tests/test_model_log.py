@@ -4,14 +4,18 @@ import logging
 
 import pytest
 
+from vidpipe_dagster.creative.rubric import CATEGORY_WEIGHTS
 from vidpipe_dagster.domain import JudgeVerdict, ModelCall
 from vidpipe_dagster.model_log import logged_call
 
 
+ALL_PASS = {category: "PASS" for category in CATEGORY_WEIGHTS}
+
+
 def test_a_call_logs_its_start_and_its_end_with_the_model_and_scene(caplog):
     with caplog.at_level(logging.INFO, logger="vidpipe"):
-        verdict = logged_call("judge", "003", lambda: JudgeVerdict(score=0.9, call=ModelCall(model="gemini-judge", seconds=1.0)))
-    assert verdict.score == 0.9
+        verdict = logged_call("judge", "003", lambda: JudgeVerdict(grades=ALL_PASS, call=ModelCall(model="gemini-judge", seconds=1.0)))
+    assert verdict.score == 1.0
     lines = [record.getMessage() for record in caplog.records]
     assert lines[0].endswith("judge model call for scene 003: started")
     assert "judge model gemini-judge for scene 003: done in " in lines[1]

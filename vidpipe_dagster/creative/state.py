@@ -33,9 +33,10 @@ def fold(
     rule_suggestion: str | None = None,
     attempt: int = 1,
 ) -> Continuity:
-    """The record after `scene`: its changes applied, and its judge's rule suggestion learned."""
-    if before.after_scene != scene.number - 1:
-        raise ValueError(f"scene {scene.number} must fold the record after scene {scene.number - 1}, got {before.after_scene}")
+    """The record after `scene`: its changes applied, and its judge's rule suggestion learned.
+    `before` is the record after the last kept scene before it (skipped scenes leave none)."""
+    if before.after_scene >= scene.number:
+        raise ValueError(f"scene {scene.number} must fold a record from before it, got the one after scene {before.after_scene}")
     return Continuity(
         after_scene=scene.number,
         state=apply_changes(before.state, changes, scene.number),

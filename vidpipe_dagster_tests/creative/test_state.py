@@ -27,10 +27,14 @@ def test_changes_fold_forward_on_their_own_subject_only():
     assert [(line.value, line.since_scene) for line in lines_for(dried.state, "ada")] == [("damp, drying", 3)]
 
 
-def test_a_record_folds_only_onto_the_next_scene():
+def test_a_record_folds_only_onto_a_later_scene_and_a_skipped_one_leaves_none():
     film = board()
-    with pytest.raises(ValueError, match="scene 3 must fold the record after scene 2"):
-        fold(opening_record(film), film.scenes[2], [])
+    after_1 = fold(opening_record(film), film.scenes[0], [StateChange(subject="ada", aspect="Wet", value="soaked")])
+    with pytest.raises(ValueError, match="scene 1 must fold a record from before it, got the one after scene 1"):
+        fold(after_1, film.scenes[0], [])
+    # Scene 2 skipped: scene 3 carries on from scene 1's record.
+    after_3 = fold(after_1, film.scenes[2], [])
+    assert after_3.after_scene == 3 and [(line.value, line.since_scene) for line in lines_for(after_3.state, "ada")] == [("soaked", 1)]
 
 
 def test_the_storyboard_refuses_a_change_on_someone_absent():

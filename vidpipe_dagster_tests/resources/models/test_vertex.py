@@ -1253,10 +1253,12 @@ def test_a_keyframe_judged_fail_is_retried_and_no_veo_call_is_made_from_it(vidpi
     assert load_materialized(instance, store, "scene_keyframes", "bad-frame|001") is None
 
     # FAIL, then PASS: the second drawing is kept, and both are recorded like a clip's attempts.
+    # Another film: the same requests would get the answers already paid for, not new judgements.
+    vertex_project(instance, "good-frame", quality={"max_attempts": 2}, prompt="a keeper climbs the lighthouse at dawn")
     fake_vertex.script("generateContent", judge_answer(**all_fail), judge_answer(), judge_answer())
-    result = run_assets(defs, instance, "bad-frame|001", ["scene_keyframes"])
+    result = run_assets(defs, instance, "good-frame|001", ["scene_keyframes"])
     assert result.success and fake_vertex.sent("predictLongRunning") == []
-    keyframes = load_materialized(instance, store, "scene_keyframes", "bad-frame|001")
+    keyframes = load_materialized(instance, store, "scene_keyframes", "good-frame|001")
     start_rows = keyframes.facts["quality"]["start"]
     assert [row["verdict"] for row in start_rows] == ["FAIL", "ACCEPT"]
     assert start_rows[1]["previous_prompt"] == start_rows[0]["prompt"] and "keep Mara's grey wool coat" in start_rows[1]["prompt"]
