@@ -8,8 +8,8 @@ Side by side, interleaved, in one run (this machine is noisy, so only ratios mea
   same work    the same loop, plus every measurement the pipeline makes of each clip: the judge,
                the quality measures, and the `clip_quality` check's own measures
   stitch       the concat-demuxer stitch of 20 clips of about 5 MB, against copying the same bytes
-Each measurement runs in a fresh child process and reports that process's own peak RSS (ffmpeg's
-processes are not counted in it). Ratios are per round; min and median over the rounds.
+Each measurement runs in a fresh child process and reports that process's own peak RSS (VmHWM;
+ffmpeg's processes are not counted in it). Ratios are per round; min and median over the rounds.
 
     python -m bench.pipeline [--repeat 3]      (from the repository root)
 """
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import resource
 import shutil
 import statistics
 import tempfile
@@ -36,7 +35,12 @@ def _brief(project_id: str) -> dict:
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, the high-water mark of this process's own memory: ru_maxrss would carry over the
+    # parent's peak, since Linux keeps it across the fork and exec that start the child.
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("/proc/self/status has no VmHWM line")
 
 
 def measure_pipeline(workdir: str) -> tuple[float, float, list[str]]:
@@ -126,11 +130,11 @@ def measure_bare(workdir: str, same_work: bool) -> tuple[float, float, list[str]
 
 
 def render_stitch_clip(out: Path) -> Path:
-    """One 720p clip of about 5 MB (27 s of the local backend's dissolve, which compresses well)."""
+    """One 1080p clip of about 5 MB (27 s of the local backend's dissolve, which compresses well)."""
     from vidpipe_dagster.media.draw import draw_keyframe
     from vidpipe_dagster.media.ffmpeg import render_clip
 
-    size = (1280, 720)
+    size = (1920, 1080)
     start = draw_keyframe(caption="a", palette_seed=1, layout_seed=1, references=[], size=size, out=out / "a.png")
     end = draw_keyframe(caption="b", palette_seed=2, layout_seed=2, references=[], size=size, out=out / "b.png")
     render_clip(start, end, out / "clip.mp4", duration_s=27, fps=24, size=size)
@@ -173,7 +177,7 @@ def main() -> None:
     args = parser.parse_args()
     pipeline, same_output, same_work, stitch_copy = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="vidpipe-bench-clip-") as clip_dir:
-        clip = render_stitch_clip(Path(clip_dir))
+        clip = _in_child(render_stitch_clip, Path(clip_dir))
         clip_mb = clip.stat().st_size / 1e6
         for round_number in range(args.repeat):
             pipeline.append(_in_scratch(measure_pipeline))
