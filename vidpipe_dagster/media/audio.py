@@ -12,7 +12,6 @@ import itertools
 import wave
 from pathlib import Path
 
-import av
 import numpy as np
 
 from vidpipe_dagster.media.ffmpeg import MediaError
@@ -57,7 +56,10 @@ def probe_audio(path: Path) -> None:
 
 def decode_mono(path: Path, rate: int) -> np.ndarray:
     """The first audio stream of `path` as mono float32 samples in -1..1 at `rate` Hz."""
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+    # Imported on first use, as in probe.py: loading the definitions should not load PyAV.
+    from av import AudioResampler
+
+    resampler = AudioResampler(format="flt", layout="mono", rate=rate)
     chunks = []
     with open_stream(path, "audio") as (container, stream):
         for frame in itertools.chain(container.decode(stream), [None]):  # None flushes the resampler

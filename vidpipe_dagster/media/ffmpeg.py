@@ -55,8 +55,15 @@ def path_arg(path: Path) -> str:
 
 
 def _still_input(image: Path, fps: int) -> ffmpeg.nodes.FilterableStream:
-    # pattern_type none: a '%' in a file name must not be taken for an image-sequence pattern.
-    return ffmpeg.input(path_arg(image), f="image2", pattern_type="none", loop=1, framerate=fps).video
+    # One frame, decoded once: the graph repeats it (`_held`), where `-loop 1` would decode the
+    # file again for every output frame. pattern_type none: a '%' in a file name must not be
+    # taken for an image-sequence pattern.
+    return ffmpeg.input(path_arg(image), f="image2", pattern_type="none", framerate=fps).video
+
+
+def _held(still: ffmpeg.nodes.FilterableStream, frames: int) -> ffmpeg.nodes.FilterableStream:
+    # Repeats the one prepared frame `frames` times, so each still is also scaled and padded once.
+    return still.filter("loop", loop=frames - 1, size=1, start=0)
 
 
 def render_clip_args(
@@ -91,25 +98,26 @@ def render_clip_args(
         start_image, end_image = layers[0], layers[1]
     else:
         end_image = _still_input(end_png, fps)
-    start = (
+    start = _held(
         start_image
         .filter("scale", width, height)
         .filter("setsar", 1)
         .filter("format", "yuv420p")
         .filter("pad", canvas, height, 0, 0)
-        .filter("fillborders", right=drift, mode="mirror")
+        .filter("fillborders", right=drift, mode="mirror"),
+        frames,
     )
     # The end layer's alpha fades in over frames-1 steps: 0 on the first frame, opaque on the
     # last. fade+overlay is native code, several times faster than a per-pixel blend expression.
-    end = (
+    end = _held(
         end_image
         .filter("scale", width, height)
         .filter("setsar", 1)
         .filter("format", "yuva420p")
         .filter("pad", canvas, height, drift, 0)
-        .filter("fillborders", left=drift, mode="mirror")
-        .filter("fade", t="in", s=0, n=frames - 1, alpha=1)
-    )
+        .filter("fillborders", left=drift, mode="mirror"),
+        frames,
+    ).filter("fade", t="in", s=0, n=frames - 1, alpha=1)
     # perspective numbers output frames from 1; the shift reaches `drift` on the last frame.
     shift = f"{drift}*(on-1)/{frames - 1}"
     clip = (

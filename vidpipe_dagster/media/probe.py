@@ -5,20 +5,24 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
-
-import av
-from av.container import InputContainer
-from av.stream import Stream
-from av.video.stream import VideoStream
+from typing import TYPE_CHECKING, Literal
 
 from vidpipe_dagster.domain import MediaFacts
 from vidpipe_dagster.media.ffmpeg import MediaError
+
+if TYPE_CHECKING:
+    from av.container import InputContainer
+    from av.stream import Stream
+    from av.video.stream import VideoStream
 
 
 @contextmanager
 def open_stream(path: Path, kind: Literal["video", "audio"]) -> Iterator[tuple[InputContainer, Stream]]:
     """The container and its first `kind` stream; any PyAV failure becomes a MediaError."""
+    # PyAV is imported on first use, not with the module: the code server, the CLI and every run
+    # worker import the definitions, and most of them never open a media file.
+    import av
+
     try:
         with av.open(str(path)) as container:
             streams = getattr(container.streams, kind)
@@ -60,7 +64,9 @@ def probe(path: Path) -> MediaFacts:
         duration_s = frame_count / float(rate)
         fps = float(rate)
     elif container_duration:
-        duration_s = container_duration / av.time_base
+        from av import time_base
+
+        duration_s = container_duration / time_base
         fps = frame_count / duration_s
     else:
         raise MediaError(f"{path} records neither a frame rate nor a duration")

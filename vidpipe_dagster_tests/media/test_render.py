@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import wave
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from PIL import Image
 
 from vidpipe_dagster.media.draw import draw_keyframe
-from vidpipe_dagster.media.ffmpeg import MediaError, mux_audio, render_clip, run_ffmpeg, stitch
+from vidpipe_dagster.media.ffmpeg import MediaError, mux_audio, render_clip, render_clip_args, run_command, run_ffmpeg, stitch
 from vidpipe_dagster.media.frames import (
     extract_last_frame,
     first_frame,
@@ -189,3 +190,33 @@ def test_probe_counts_frames_when_the_container_does_not_record_them(tmp_path: P
     assert facts.frame_count == 36
     assert facts.duration_s == pytest.approx(1.5, abs=0.05)
     assert (facts.width, facts.height) == (160, 120)
+
+
+def all_frames(video: Path) -> list[Image.Image]:
+    with av.open(str(video)) as container:
+        return [frame.to_image() for frame in container.decode(video=0)]
+
+
+def render_with_looping_inputs(args: list[str]) -> list[str]:
+    """`render_clip_args` as it was before each still was decoded once: the image2 demuxer loops
+    every still (decoding it again for each frame) and the graph passes frames straight through."""
+    looped = []
+    for arg in args:
+        if arg == "-i":
+            looped += ["-loop", "1"]
+        looped.append(re.sub(r"loop=loop=\d+:size=1:start=0", "null", arg))
+    return looped
+
+
+@pytest.mark.parametrize("same_image", [False, True], ids=["two-stills", "one-still"])
+def test_decoding_each_still_once_renders_what_looping_inputs_rendered(tmp_path: Path, keyframes, same_image) -> None:
+    start, end = keyframes[0], keyframes[0 if same_image else 1]
+    once, looping = tmp_path / "once.mp4", tmp_path / "looping.mp4"
+    args = render_clip_args(start, end, once, duration_s=2, size=SMALL)
+    assert "loop=loop=47:size=1:start=0" in args[args.index("-filter_complex") + 1]
+    render_clip(start, end, once, duration_s=2, size=SMALL)
+    run_command(render_with_looping_inputs(render_clip_args(start, end, looping, duration_s=2, size=SMALL)), "looping render")
+
+    frames_once, frames_looping = all_frames(once), all_frames(looping)
+    assert len(frames_once) == len(frames_looping) == 48
+    assert min(ssim(a, b) for a, b in zip(frames_once, frames_looping)) >= 0.99
