@@ -24,7 +24,7 @@ from vidpipe_dagster.resources.storage import BlobStoreResource
 from vidpipe_dagster_tests.audio_tracks import write_sections
 from vidpipe_dagster_tests.intake_harness import IntakeHarness, check_tick
 
-EXAMPLES = round(300 * float(os.environ.get("VIDPIPE_FUZZ_SCALE", "1")))
+EXAMPLES = round(1200 * float(os.environ.get("VIDPIPE_FUZZ_SCALE", "1")))
 
 # Tracks a brief may not have, whatever else it says: outside its folder, or vidpipe's own.
 REFUSED_AUDIO = [

@@ -12,7 +12,7 @@ import pytest
 from dagster import DagsterInstance
 
 from vidpipe_dagster.artifacts import load_materialized
-from vidpipe_dagster.remote import Remote
+from vidpipe_dagster.partitions import PROJECT_TAG
 from vidpipe_dagster.resources.storage import BlobStoreResource
 from vidpipe_dagster_tests.dagster_stack import LOCATION, DagsterStack, wait_for
 from vidpipe_dagster_tests.test_ui import CHROMIUM, CHROMIUM_ARGS
@@ -25,6 +25,12 @@ BRIEF_YAML = f"""ops:
       prompt: two kites over a beach at dusk
       scene_count: 2
       style: watercolour
+"""
+SCENE_PARTITION = f"{PROJECT}|002"
+REGENERATE_YAML = """ops:
+  scene_clip:
+    config:
+      prompt_override: the second kite tumbles into the sea
 """
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}")
@@ -69,10 +75,29 @@ def test_a_project_started_in_the_launchpad_reaches_its_final_video_and_a_regene
                 steps.append("open final_video: the cut, its contact sheet and review page")
                 page.screenshot(path=tmp_path / "started-from-the-ui.png")
 
-                before = load_materialized(instance, store, "scene_clip", f"{PROJECT}|002")
-                Remote(base).run_scene(PROJECT, "002", clip_config={"prompt_override": "the second kite tumbles into the sea"})
+                before = load_materialized(instance, store, "scene_clip", SCENE_PARTITION)
+                page.goto(f"{base}/locations/{LOCATION}/jobs/scene/playground")
+                steps.append("open the scene job's launchpad")
+                partition_picker = page.get_by_placeholder("Partition")
+                partition_picker.click()
+                partition_picker.fill(SCENE_PARTITION)
+                page.get_by_role("menuitem", name=SCENE_PARTITION, exact=True).click()
+                steps.append(f"pick the partition {SCENE_PARTITION}")
+                # Picking a partition regenerates the config (and the run's partition tags): wait for it before typing.
+                sync_api.expect(partition_picker).to_have_value(SCENE_PARTITION)
+                sync_api.expect(page.get_by_text("Generating configuration...")).to_be_hidden()
+                sync_api.expect(editor).to_contain_text("scene_clip")
+                editor.click()
+                page.keyboard.press("Control+A")
+                page.keyboard.insert_text(REGENERATE_YAML)
+                steps.append("type the new prompt")
+                page.get_by_role("button", name="Launch Run").click()
+                steps.append("launch")
+                page.wait_for_url("**/runs/**")
+                regeneration = instance.get_run_by_id(page.url.split("/runs/")[1].split("?")[0])
+                assert regeneration.tags[PROJECT_TAG] == PROJECT  # derived from the partition tags the launchpad set
                 after = wait_for(
-                    lambda: (clip := load_materialized(instance, store, "scene_clip", f"{PROJECT}|002")).attempt > before.attempt and clip,
+                    lambda: (clip := load_materialized(instance, store, "scene_clip", SCENE_PARTITION)).attempt > before.attempt and clip,
                     600, "the regenerated clip",
                 )
                 assert after.objects["clip.mp4"].sha256 != before.objects["clip.mp4"].sha256
@@ -81,6 +106,6 @@ def test_a_project_started_in_the_launchpad_reaches_its_final_video_and_a_regene
                 assert recut.data["scenes"]["002"] == after.attempt
         finally:
             browser.close()
-    assert len(steps) == 4, steps
+    assert len(steps) == 8, steps
     if os.environ.get("VIDPIPE_SAVE_SCREENSHOTS"):
         shutil.copyfile(tmp_path / "started-from-the-ui.png", Path(os.environ["VIDPIPE_SAVE_SCREENSHOTS"]) / "started-from-the-ui.png")
