@@ -39,13 +39,14 @@ def project_size(brief: Brief, aspect_ratio: str, video_model: VideoModel) -> tu
     return frame_size(aspect_ratio, RESOLUTION_SHORT_SIDE[brief.resolution or video_model.default_resolution])
 
 
-def previous_last_frame(store: BlobStore, keyframes: StoredArtifact, scene: Scene, directory: Path) -> Path | None:
-    """The last frame of the previous scene's clip, the very attempt `keyframes` were made after
-    (from their lineage), for the judge to check continuity against; None for the first scene."""
-    if scene.number == 1:
+def previous_last_frame(store: BlobStore, keyframes: StoredArtifact, previous: int, directory: Path) -> Path | None:
+    """The last frame of the clip of scene `previous` (the one this scene follows), the very attempt
+    `keyframes` were made after (from their lineage), for the judge to check continuity against;
+    None when there is none (previous 0: the film's first kept scene)."""
+    if not previous:
         return None
     project, _ = split_partition(keyframes.partition)
-    partition = str(scene_partition_key(project, scene_key(scene.number - 1)))
+    partition = str(scene_partition_key(project, scene_key(previous)))
     attempt = keyframes.upstream.get(upstream_label("scene_clip", partition))
     if attempt is None:
         return None

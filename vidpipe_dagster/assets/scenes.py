@@ -177,7 +177,7 @@ def scene_keyframes(
                 name=name, prompt=prompt, directory=directory, judge=quality_judge, text_model=text_model,
                 scene=scene, storyboard=board, thresholds=thresholds, force=config.force,
                 previous_frame=previous_end, rules=[rule.text for rule in record.rules],
-                previous_description=board.scenes[scene.number - 2].description if scene.number > 1 else None,
+                previous_description=board.scenes[record.after_scene - 1].description if record.after_scene else None,
                 draw=lambda text, out: image_model.keyframe(
                     prompt=text, storyboard=board, scene=scene, references=references, previous_frame=previous, out=out, size=size,
                 ),
@@ -199,7 +199,7 @@ def scene_keyframes(
         else:
             prompts["start"] = keyframe_prompt(
                 board, scene, "start", record, changes, references=reference_names,
-                previous_frame=f"the last frame of scene {scene.number - 1}" if previous_end else None,
+                previous_frame=f"the last frame of scene {record.after_scene}" if previous_end else None,
             )
             start = judged_keyframe("start", prompts["start"], previous_end)
         end_prompt = keyframe_prompt(
@@ -302,7 +302,8 @@ def scene_clip(
     record, changes = keyframes_record(board, scene.number, scene_keyframes)
     # The model's own sound is kept when there is no music track, or mixed under it on request.
     with_audio = request.audio is None or request.keep_model_audio
-    previous_description = board.scenes[scene.number - 2].description if scene.number > 1 else None
+    # The scene this one follows: the one before it, or the last kept one when that was skipped.
+    previous_description = board.scenes[record.after_scene - 1].description if record.after_scene else None
     stored_attempts: list[StoredArtifact] = []
     prompts: list[str] = []
     rewrites: list[ModelCall] = []
@@ -313,7 +314,7 @@ def scene_clip(
         # Pixel continuity is measured only where the shot goes on; a cut opens on a new frame.
         continues_from = start if scene.opens_on_previous_frame else None
         # The judge sees the previous scene's last frame either way: a continuous scene opens on it.
-        previous_frame = continues_from or previous_last_frame(store, scene_keyframes, scene, directory)
+        previous_frame = continues_from or previous_last_frame(store, scene_keyframes, record.after_scene, directory)
 
         def attempt(number: int, prompt: str) -> tuple[StoredArtifact, QualityReport]:
             # This asset stores its own attempts, so it takes the IO manager's fence itself: a
