@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dagster_graphql import DagsterGraphQLClientError
 
-from vidpipe_dagster.domain import InvalidInput, parse_brief, scene_key, validate_project_id
+from vidpipe_dagster.domain import InvalidInput, scene_key, validate_project_id
 from vidpipe_dagster.garbage import GC_GRACE_SECONDS, collect_garbage
 from vidpipe_dagster.resources import locate_home, resource_from_environment, vidpipe_home
 
@@ -43,14 +43,17 @@ def _demo(args: argparse.Namespace) -> int:
         warnings.filterwarnings("ignore", category=PreviewWarning)
     from vidpipe_dagster.definitions import defs
     from vidpipe_dagster.in_process import run_project
-    from vidpipe_dagster.intake import submit_brief
+    from vidpipe_dagster.intake import decode_brief, submit_brief
 
     prepare_dagster_home()
     if args.brief:
-        raw, base_dir = Path(args.brief).read_text(), Path(args.brief).resolve().parent
+        if Path(args.brief).is_dir():
+            raise InvalidInput(f"{args.brief} is a folder; give the brief's JSON file")
+        raw, base_dir = Path(args.brief).read_bytes(), Path(args.brief).resolve().parent
     else:
-        raw, base_dir = package_files.files("vidpipe_dagster").joinpath(f"samples/{SAMPLE_BRIEF}").read_text(), None
-    brief = parse_brief(raw)
+        raw, base_dir = package_files.files("vidpipe_dagster").joinpath(f"samples/{SAMPLE_BRIEF}").read_bytes(), None
+    # The demo's brief is checked as intake checks any brief: size, UTF-8, every field named.
+    brief = decode_brief(raw, resource_from_environment("inbox").limits())
     instance = DagsterInstance.get()
     if instance.has_dynamic_partition("projects", brief.project_id):
         # A demo is meant to be run again and again; a real submission keeps its id or is refused.

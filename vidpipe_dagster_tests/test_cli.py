@@ -78,6 +78,13 @@ def test_a_bad_brief_is_refused_with_the_field_named(tmp_path):
     assert "brief.project_id" in result.stderr
 
 
+def test_a_brief_that_is_not_utf8_is_refused_in_one_line(tmp_path):
+    (tmp_path / "latin1.json").write_bytes('{"project_id": "caf\u00e9", "prompt": "x"}'.encode("latin-1"))
+    result = run_demo("--brief", str(tmp_path / "latin1.json"), home=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["vidpipe: the brief is not UTF-8 text: byte 0xe9 at offset 19"]
+
+
 def test_submit_drops_the_brief_and_its_track_into_the_inbox_and_the_sensor_takes_them(tmp_path, instance):
     folder = tmp_path / "my-briefs"
     folder.mkdir()
