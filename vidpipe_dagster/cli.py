@@ -26,10 +26,9 @@ def prepare_dagster_home() -> Path:
     VIDPIPE_HOME, whose dagster.yaml vidpipe owns and refreshes."""
     if os.environ.get("DAGSTER_HOME"):
         return Path(os.environ["DAGSTER_HOME"])
-    home = vidpipe_home() / "dagster_home"
-    home.mkdir(parents=True, exist_ok=True)
-    embedded = package_files.files("vidpipe_dagster").joinpath("deploy/embedded.dagster.yaml").read_text()
-    (home / "dagster.yaml").write_text(embedded)
+    from vidpipe_dagster.embedded_instance import write_embedded_dagster_yaml
+
+    home = write_embedded_dagster_yaml(vidpipe_home() / "dagster_home")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 

@@ -12,17 +12,14 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import resources as package_files
 from pathlib import Path
+
+from vidpipe_dagster.embedded_instance import write_embedded_dagster_yaml
 
 
 def embedded_dagster_home(home: Path) -> Path:
     """A DAGSTER_HOME holding vidpipe's embedded dagster.yaml (SQLite storage inside it)."""
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(
-        package_files.files("vidpipe_dagster").joinpath("deploy/embedded.dagster.yaml").read_text()
-    )
-    return home
+    return write_embedded_dagster_yaml(home)
 
 
 def free_port() -> int:

@@ -1,0 +1,118 @@
+"""The embedded instance: its dagster.yaml, and Dagster's SQLite storages with each database's
+engine made once.
+
+Dagster's own SQLite run and event-log storages build a new SQLAlchemy engine for every
+connection (NullPool, and no setting to change it): a 6-scene film made about 2,200 of them, and
+each new engine initializes its dialect again on its first connect. These subclasses keep one
+engine per database file for the life of the storage; every connection is still a fresh SQLite
+connection (NullPool), so threads and processes share nothing they did not share before.
+
+They also commit without waiting for the disk (`synchronous=NORMAL`, on the WAL journal Dagster
+puts every one of these databases in): a commit stays atomic and the database consistent after
+any crash of a process; a power cut may lose the last events, which the embedded instance, one
+person's machine, can afford. vidpipe's own ledger (resources/database.py) keeps waiting for the
+disk, and deployments use PostgreSQL.
+
+The webserver and the daemon load this module from dagster.yaml: it imports only Dagster.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources as package_files
+from pathlib import Path
+
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
+    SQLITE_BUSY_TIMEOUT_SECONDS,
+    SqliteEventLogStorage,
+)
+from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.pool import NullPool
+
+
+def write_embedded_dagster_yaml(home: Path) -> Path:
+    """Put vidpipe's embedded dagster.yaml in `home` (SQLite storage under it); vidpipe owns that
+    file and writes it anew each time, so an upgrade's settings reach an existing home."""
+    home.mkdir(parents=True, exist_ok=True)
+    template = package_files.files("vidpipe_dagster").joinpath("deploy/embedded.dagster.yaml").read_text()
+    # The storages' folders are Dagster's defaults for a home, so an existing home keeps its history.
+    (home / "dagster.yaml").write_text(template.replace("{DAGSTER_HOME}", str(home.resolve())))
+    return home
+
+
+def _engine(conn_string: str, **connect_args: object) -> Engine:
+    engine = create_engine(conn_string, poolclass=NullPool, connect_args=connect_args)
+
+    @event.listens_for(engine, "connect")
+    def _commit_without_waiting_for_the_disk(connection, _record) -> None:
+        connection.execute("PRAGMA synchronous=NORMAL")
+
+    return engine
+
+
+class EmbeddedSqliteEventLogStorage(SqliteEventLogStorage):
+    """The per-run event logs and their index, one engine per shard."""
+
+    def __init__(self, *args, **kwargs):
+        # Before Dagster's own set-up, which connects to a new home's index.
+        self._engines: dict[str, Engine] = {}
+        self._engines_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value) -> EmbeddedSqliteEventLogStorage:
+        return cls(inst_data=inst_data, **config_value)
+
+    def _shard_engine(self, shard: str) -> Engine:
+        with self._engines_lock:
+            if shard not in self._engines:
+                self._engines[shard] = _engine(self.conn_string_for_shard(shard), timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+            return self._engines[shard]
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:
+        # Dagster's own body, with the engine kept instead of made and disposed each time.
+        engine = self._shard_engine(shard)  # outside the lock: a new engine waits for logging's lock
+        with self._db_lock:
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            with engine.connect() as connection, connection.begin():
+                yield connection
+
+    def has_table(self, table_name: str) -> bool:
+        # Not through `_connect`: Dagster asks this while it holds an index connection.
+        with self._shard_engine(INDEX_SHARD_NAME).connect() as connection:
+            return bool(connection.dialect.has_table(connection, table_name))
+
+    def dispose(self) -> None:
+        super().dispose()
+        with self._engines_lock:
+            for engine in self._engines.values():
+                engine.dispose()
+            self._engines.clear()
+
+
+class EmbeddedSqliteRunStorage(SqliteRunStorage):
+    """The runs database, one engine for it."""
+
+    def __init__(self, conn_string: str, inst_data=None):
+        self._engine = _engine(conn_string)
+        super().__init__(conn_string, inst_data)
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value) -> EmbeddedSqliteRunStorage:
+        return cls.from_local(inst_data=inst_data, **config_value)
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        with self._engine.connect() as connection, connection.begin():
+            yield connection
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._engine.dispose()
