@@ -267,6 +267,17 @@ class PaidCalls(ConfigurableResource):
 
     # -- charges ------------------------------------------------------------------------
 
+    @contextmanager
+    def _one_statement(self) -> Iterator[sa.Connection]:
+        """A connection whose every statement commits on its own: the money path's hot calls are
+        one statement each on Postgres, so BEGIN and COMMIT cost no round trips of their own. A
+        commit is as durable as in a transaction (synchronous_commit stays on)."""
+        with self.engine.connect() as connection:
+            yield connection.execution_options(isolation_level="AUTOCOMMIT")
+
+    def _postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
     def reserve(self, request: ChargeRequest, estimate_micros: int) -> int:
         """Reserve `estimate_micros` of the project's budget for one call; the charge id, or
         `BudgetExceeded` when the call would take spent + reserved past the limit."""
@@ -283,6 +294,19 @@ class PaidCalls(ConfigurableResource):
             .values(reserved_micros=budgets.c.reserved_micros + estimate_micros, updated_at=now)
             .returning(budgets.c.project_id)
         )
+        charge = {**request.model_dump(), "status": ChargeStatus.RESERVED, "estimate_micros": estimate_micros, "created_at": now}
+        if self._postgres():
+            # One statement: the charge row is inserted only when the budget row was taken.
+            taken = take.cte("take")
+            in_one = charges.insert().from_select(
+                list(charge),
+                sa.select(*(sa.literal(value, charges.c[name].type) for name, value in charge.items())).select_from(taken),
+            ).returning(charges.c.id)
+            with self._one_statement() as connection:
+                charge_id = connection.execute(in_one).scalar_one_or_none()
+            if charge_id is not None:
+                return charge_id
+        # SQLite, and on Postgres the project's first call or a refusal: the portable transaction.
         with self._begin() as connection:
             taken = connection.execute(take).one_or_none()
             if taken is None:
@@ -296,50 +320,51 @@ class PaidCalls(ConfigurableResource):
                     f"would cost up to {format_usd(estimate_micros)}, over the budget: {state.describe()}. "
                     f"Raise it with `vidpipe budget {request.project_id} --set USD`, then `vidpipe resume {request.project_id}`"
                 )
-            return connection.execute(
-                charges.insert()
-                .values(**request.model_dump(), status=ChargeStatus.RESERVED, estimate_micros=estimate_micros, created_at=now)
-                .returning(charges.c.id)
-            ).scalar_one()
+            return connection.execute(charges.insert().values(**charge).returning(charges.c.id)).scalar_one()
 
-    def _close_charge(
-        self, connection: sa.Connection, charge_id: int, status: ChargeStatus, actual_micros: int | None
-    ) -> bool:
-        """Move a reserved charge to its outcome and the budget with it; False when it was not
-        reserved any more (closed by another path already)."""
-        row = connection.execute(
+    def _close_charge(self, charge_id: int, status: ChargeStatus, actual_micros: int | None, *also: sa.Executable) -> None:
+        """Move a reserved charge to its outcome and the budget with it, atomically with `also`
+        (the statements that keep or forget the call's answer and operation). A charge that is not
+        reserved any more (closed by another path already) stays as it is."""
+        now = datetime.now(UTC)
+        close = (
             charges.update()
             .where(charges.c.id == charge_id, charges.c.status == ChargeStatus.RESERVED)
-            .values(
-                status=status,
-                actual_micros=sa.func.coalesce(actual_micros, charges.c.estimate_micros),
-                settled_at=datetime.now(UTC),
-            )
+            .values(status=status, actual_micros=sa.func.coalesce(actual_micros, charges.c.estimate_micros), settled_at=now)
             .returning(charges.c.project_id, charges.c.estimate_micros, charges.c.actual_micros)
-        ).one_or_none()
-        if row is None:
-            return False
-        spent = 0 if status is ChargeStatus.RELEASED else row.actual_micros
-        connection.execute(
-            budgets.update()
-            .where(budgets.c.project_id == row.project_id)
-            .values(
-                reserved_micros=budgets.c.reserved_micros - row.estimate_micros,
-                spent_micros=budgets.c.spent_micros + spent,
-                updated_at=datetime.now(UTC),
-            )
         )
-        return True
+
+        def book(closed) -> sa.Update:
+            return budgets.update().where(budgets.c.project_id == closed.project_id).values(
+                reserved_micros=budgets.c.reserved_micros - closed.estimate_micros,
+                spent_micros=budgets.c.spent_micros + (0 if status is ChargeStatus.RELEASED else closed.actual_micros),
+                updated_at=now,
+            )
+
+        if self._postgres():
+            # One statement: each data-modifying WITH clause runs once, whether or not it is read.
+            closed = close.cte("closed")
+            statement = book(closed.c)
+            for number, extra in enumerate(also):
+                statement = statement.add_cte(extra.cte(f"also_{number}"))
+            with self._one_statement() as connection:
+                connection.execute(statement)
+            return
+        with self._begin() as connection:
+            for extra in also:
+                connection.execute(extra)
+            row = connection.execute(close).one_or_none()
+            if row is not None:
+                connection.execute(book(row))
 
     def settle(self, charge_id: int, actual_micros: int) -> None:
-        with self._begin() as connection:
-            self._close_charge(connection, charge_id, ChargeStatus.SETTLED, actual_micros)
+        self._close_charge(charge_id, ChargeStatus.SETTLED, actual_micros)
 
     def release(self, charge_id: int) -> None:
         """The call failed: its reservation goes back to the budget; nothing is spent."""
-        with self._begin() as connection:
-            self._close_charge(connection, charge_id, ChargeStatus.RELEASED, 0)
-            connection.execute(paid_operations.delete().where(paid_operations.c.charge_id == charge_id))
+        self._close_charge(
+            charge_id, ChargeStatus.RELEASED, 0, paid_operations.delete().where(paid_operations.c.charge_id == charge_id)
+        )
 
     def claim(self, charge_id: int, from_run: str | None, to_run: str | None) -> bool:
         """Take over a reserved charge left by a worker that died mid-call; of two takers, one wins."""
@@ -376,18 +401,17 @@ class PaidCalls(ConfigurableResource):
     def complete(self, stored: StoredRequest, charge_id: int) -> None:
         """One transaction: keep the answer under its key (first answer wins), settle the charge
         at its actual cost, and forget the operation that produced it."""
-        with self._begin() as connection:
-            connection.execute(
-                upsert(connection.dialect.name)(paid_requests)
-                .values(
-                    **stored.model_dump(exclude={"objects", "created_at"}),
-                    objects=json.dumps(stored.objects, sort_keys=True),
-                    created_at=datetime.now(UTC),
-                )
-                .on_conflict_do_nothing(index_elements=["request_key"])
+        keep = (
+            upsert(self.engine.dialect.name)(paid_requests)
+            .values(
+                **stored.model_dump(exclude={"objects", "created_at"}),
+                objects=json.dumps(stored.objects, sort_keys=True),
+                created_at=datetime.now(UTC),
             )
-            self._close_charge(connection, charge_id, ChargeStatus.SETTLED, stored.cost_micros)
-            connection.execute(paid_operations.delete().where(paid_operations.c.request_key == stored.request_key))
+            .on_conflict_do_nothing(index_elements=["request_key"])
+        )
+        forget = paid_operations.delete().where(paid_operations.c.request_key == stored.request_key)
+        self._close_charge(charge_id, ChargeStatus.SETTLED, stored.cost_micros, keep, forget)
 
     def record_reuse(self, request: ChargeRequest) -> None:
         now = datetime.now(UTC)
@@ -441,9 +465,10 @@ class PaidCalls(ConfigurableResource):
     def abandon(self, operation: PendingOperation) -> None:
         """An operation older than its timeout: not resumed, and counted as spent at its estimate
         (it may well have been billed)."""
-        with self._begin() as connection:
-            self._close_charge(connection, operation.charge_id, ChargeStatus.ABANDONED, None)
-            connection.execute(paid_operations.delete().where(paid_operations.c.request_key == operation.request_key))
+        self._close_charge(
+            operation.charge_id, ChargeStatus.ABANDONED, None,
+            paid_operations.delete().where(paid_operations.c.request_key == operation.request_key),
+        )
 
     # -- reading ------------------------------------------------------------------------
 
