@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, model_validator
 from vidpipe_dagster.domain import StoredArtifact
 from vidpipe_dagster.log_context import get_logger
 from vidpipe_dagster.resources.ledger import AttemptLedger, AttemptStatus
-from vidpipe_dagster.resources.storage import BlobStore
+from vidpipe_dagster.resources.storage import BlobStore, publish_file
 
 log = get_logger(__name__)
 
@@ -106,7 +106,7 @@ def commit_artifact(
     # Recorded before the first upload, so that even a worker killed outright leaves a list.
     ledger.update(asset, partition, attempt, AttemptStatus.ALLOCATED, objects=[*keys.values(), key])
     try:
-        objects = {name: store.put_file(keys[name], path, mimetypes.guess_type(name)[0]) for name, path in pending.files.items()}
+        objects = {name: publish_file(store, keys[name], path, mimetypes.guess_type(name)[0]) for name, path in pending.files.items()}
         if before_publish is not None:
             before_publish()
         artifact = StoredArtifact(

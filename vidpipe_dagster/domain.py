@@ -515,6 +515,9 @@ class StoredObject(BaseModel):
     size: int
     sha256: str
     generation: int | None = None
+    copied_from: str | None = Field(
+        default=None, description="The key this object is a server-side copy of (a reused answer), when it was not uploaded."
+    )
 
 
 class StoredArtifact(BaseModel):
