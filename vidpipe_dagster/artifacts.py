@@ -120,6 +120,8 @@ def commit_artifact(
             manifest_uri=store.uri(key),
         )
         store.put_bytes(key, artifact.model_dump_json(indent=2).encode(), "application/json")
+        if copies := {stored.copied_from: stored.key for stored in objects.values() if stored.copied_from}:
+            ledger.record_copies(asset, partition, attempt, copies)
         ledger.update(asset, partition, attempt, AttemptStatus.STORED, uri=artifact.manifest_uri, scores=pending.scores)
     except BaseException as exc:
         abandon_attempt(store, ledger, asset, partition, attempt, [*keys.values(), key], f"not published: {type(exc).__name__}: {exc}")
