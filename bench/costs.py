@@ -1,11 +1,13 @@
 """What the money path adds to a model call, on PostgreSQL, and whether looking up a stored answer
 stays flat as answers pile up.
 
-  reserve + settle    the two transactions every paid call adds (a budgeted project), measured
-                      next to the ledger's attempt allocation, the one transaction every attempt
-                      already pays, in the same rounds
+  reserve + settle    the two commits every paid call adds (a budgeted project): each one statement
+                      on Postgres, committed on its own; measured next to the ledger's attempt
+                      allocation, the one transaction every attempt already pays, in the same rounds
   reserve + complete  what a call that stores its answer actually runs: reserve, then keep the
-                      answer under its key and settle in one transaction
+                      answer under its key and settle, atomically
+  ... as transactions the same steps as BEGIN, two or three statements, COMMIT each (what vidpipe
+                      did before, and still does on SQLite), in the same rounds
   2 bare commits      the floor under reserve + settle: two one-row INSERTs, each its own durable
                       commit, sent with psycopg2 directly (no SQLAlchemy, no pool)
   lookup              the reuse check before every call (`stored_result`), in a database holding
@@ -77,6 +79,12 @@ def main() -> None:
     from vidpipe_dagster.resources.paid_calls import ChargeRequest, PaidCalls, StoredRequest
     from vidpipe_dagster_tests.services import fresh_database, postgres_server
 
+    class TransactionalPaidCalls(PaidCalls):
+        """The portable path (SQLite's) on Postgres: each step a transaction of several statements."""
+
+        def _postgres(self) -> bool:
+            return False
+
     with tempfile.TemporaryDirectory() as scratch, postgres_server(Path(scratch)) as server, \
             fresh_database(server) as small_url, fresh_database(server) as large_url:
         calls = PaidCalls(database_url=small_url, storage_url=scratch)
@@ -94,10 +102,12 @@ def main() -> None:
                 model="veo-3.1-generate-001", method="clip", run_id="bench",
             )
 
-        def reserve_settle(number: int) -> None:
+        transactional = TransactionalPaidCalls(database_url=small_url, storage_url=scratch)
+
+        def reserve_settle(number: int, calls: PaidCalls = calls) -> None:
             calls.settle(calls.reserve(request(number), 1_200_000), 1_100_000)
 
-        def reserve_complete(number: int) -> None:
+        def reserve_complete(number: int, calls: PaidCalls = calls) -> None:
             charge = calls.reserve(request(number), 1_200_000)
             stored = StoredRequest(**request(number).model_dump(), result="{}", cost_micros=1_100_000)
             calls.complete(stored.model_copy(update={"request_key": key(number, "stored")}), charge)
@@ -113,13 +123,19 @@ def main() -> None:
                     cursor.execute("INSERT INTO bench_floor (at) VALUES (now())")
 
         samples: dict[str, list[float]] = {
-            name: [] for name in ("allocate", "2 bare commits", "reserve+settle", "reserve+complete", "lookup small", "lookup large")
+            name: []
+            for name in (
+                "allocate", "2 bare commits", "reserve+settle", "... as transactions", "reserve+complete", "... as transactions ",
+                "lookup small", "lookup large",
+            )
         }
         for number in range(args.rounds):  # interleaved, so drift on a noisy machine hits all alike
             samples["2 bare commits"].append(timed(two_commits))
             samples["allocate"].append(timed(lambda: ledger.allocate("scene_clip", "bench|001")))
             samples["reserve+settle"].append(timed(lambda: reserve_settle(number)))
+            samples["... as transactions"].append(timed(lambda: reserve_settle(args.rounds + number, transactional)))
             samples["reserve+complete"].append(timed(lambda: reserve_complete(number)))
+            samples["... as transactions "].append(timed(lambda: reserve_complete(args.rounds + number, transactional)))
         for number in range(3 * args.rounds):  # lookups alternate, each size going first half the time
             lookups = [
                 ("lookup small", lambda: calls.stored_result(key(number % SMALL))),

@@ -17,20 +17,22 @@ results by request key, and long-running operations in flight.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from dagster import ConfigurableResource, Failure
 from pydantic import BaseModel, Field
 
 from vidpipe_dagster.domain import validate_project_id
 from vidpipe_dagster.pricing import MICROS_PER_USD, PricingTable, format_usd, load_pricing, to_usd
-from vidpipe_dagster.resources.database import METADATA, database_now, engine_for, upsert
+from vidpipe_dagster.resources.database import METADATA, autocommit_engine_for, database_now, engine_for, upsert
 from vidpipe_dagster.resources.storage import BlobStore, BlobStoreResource
 
 
@@ -202,6 +204,91 @@ def usd_to_micros(usd: float | None) -> int | None:
     return None if usd is None else round(usd * MICROS_PER_USD)
 
 
+# The money path's hot statements, built once with bound parameters; on Postgres each is one
+# statement, compiled once, so a call pays for its round trip and its commit, not for building SQL.
+_ESTIMATE = sa.bindparam("estimate", type_=sa.BigInteger)
+_NOW = sa.bindparam("now", type_=sa.DateTime(timezone=True))
+_CHARGE_FIELDS = [*ChargeRequest.model_fields, "status", "estimate_micros", "created_at"]
+
+
+def _take_budget() -> sa.Update:
+    """Add an estimate to what a project has reserved, if spent + reserved stays within its limit."""
+    return (
+        budgets.update()
+        .where(
+            budgets.c.project_id == sa.bindparam("project"),
+            sa.or_(budgets.c.limit_micros.is_(None), budgets.c.spent_micros + budgets.c.reserved_micros + _ESTIMATE <= budgets.c.limit_micros),
+        )
+        .values(reserved_micros=budgets.c.reserved_micros + _ESTIMATE, updated_at=_NOW)
+        .returning(budgets.c.project_id)
+    )
+
+
+def _reserve_in_one() -> sa.Insert:
+    """The budget taken and the charge recorded, or neither: the charge row is selected from the
+    taken budget row."""
+    taken = _take_budget().cte("take")
+    fields = sa.select(*(sa.bindparam(f"new_{name}", type_=charges.c[name].type) for name in _CHARGE_FIELDS))
+    return charges.insert().from_select(_CHARGE_FIELDS, fields.select_from(taken)).returning(charges.c.id)
+
+
+def _close() -> sa.Update:
+    """A reserved charge moved to its outcome; a charge closed already is left alone."""
+    return (
+        charges.update()
+        .where(charges.c.id == sa.bindparam("charge_id"), charges.c.status == ChargeStatus.RESERVED)
+        .values(
+            status=sa.bindparam("outcome"),
+            actual_micros=sa.func.coalesce(sa.bindparam("actual", type_=sa.BigInteger), charges.c.estimate_micros),
+            settled_at=_NOW,
+        )
+        .returning(charges.c.project_id, charges.c.estimate_micros, charges.c.actual_micros)
+    )
+
+
+def _book(closed: Any) -> sa.Update:
+    """The budget follows a closed charge: its estimate leaves reserved, its actual cost (unless
+    released) joins spent. `closed` is the closing statement's row, or its columns in one statement."""
+    spent = sa.case((sa.bindparam("spends", type_=sa.Boolean), closed.actual_micros), else_=0)
+    return (
+        budgets.update()
+        .where(budgets.c.project_id == closed.project_id)
+        .values(reserved_micros=budgets.c.reserved_micros - closed.estimate_micros, spent_micros=budgets.c.spent_micros + spent, updated_at=_NOW)
+    )
+
+
+def _keep_answer(dialect: str) -> sa.Insert:
+    """A stored answer under its request key; the first answer stays."""
+    values = {column.name: sa.bindparam(f"answer_{column.name}", type_=column.type) for column in paid_requests.columns}
+    return upsert(dialect)(paid_requests).values(values).on_conflict_do_nothing(index_elements=["request_key"])
+
+
+def _forget_operation_of_charge(_dialect: str) -> sa.Delete:
+    return paid_operations.delete().where(paid_operations.c.charge_id == sa.bindparam("charge_id"))
+
+
+def _forget_operation_of_request(_dialect: str) -> sa.Delete:
+    return paid_operations.delete().where(paid_operations.c.request_key == sa.bindparam("request_key"))
+
+
+_AlsoStatement = Callable[[str], sa.Executable]
+
+
+@functools.cache
+def _postgres_compiled(build: Callable[..., sa.Executable], *args: Any) -> sa.Compiled:
+    return build(*args).compile(dialect=postgresql.dialect())
+
+
+def _close_in_one(also: tuple[_AlsoStatement, ...]) -> sa.Update:
+    """Close, book and `also` as one Postgres statement: each data-modifying WITH clause runs
+    once, whether or not anything reads it."""
+    closed = _close().cte("closed")
+    statement = _book(closed.c)
+    for number, extra in enumerate(also):
+        statement = statement.add_cte(extra("postgresql").cte(f"also_{number}"))
+    return statement
+
+
 class PaidCalls(ConfigurableResource):
     """Budgets, charges, stored answers and operations of paid model calls (see the module doc)."""
 
@@ -267,52 +354,34 @@ class PaidCalls(ConfigurableResource):
 
     # -- charges ------------------------------------------------------------------------
 
-    @contextmanager
-    def _one_statement(self) -> Iterator[sa.Connection]:
-        """A connection whose every statement commits on its own: the money path's hot calls are
-        one statement each on Postgres, so BEGIN and COMMIT cost no round trips of their own. A
-        commit is as durable as in a transaction (synchronous_commit stays on)."""
-        with self.engine.connect() as connection:
-            yield connection.execution_options(isolation_level="AUTOCOMMIT")
-
     def _postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
+
+    def _in_one(self, params: dict[str, Any], build: Callable[..., sa.Executable], *args: Any) -> sa.Row | None:
+        """Run a statement built and compiled once, committed on its own: no BEGIN or COMMIT round
+        trips. The commit is as durable as a transaction's (synchronous_commit stays on)."""
+        compiled = _postgres_compiled(build, *args)
+        with autocommit_engine_for(self.database_url).connect() as connection:
+            result = connection.exec_driver_sql(str(compiled), {**compiled.params, **params})
+            return result.first() if result.returns_rows else None
 
     def reserve(self, request: ChargeRequest, estimate_micros: int) -> int:
         """Reserve `estimate_micros` of the project's budget for one call; the charge id, or
         `BudgetExceeded` when the call would take spent + reserved past the limit."""
         now = datetime.now(UTC)
-        take = (
-            budgets.update()
-            .where(
-                budgets.c.project_id == request.project_id,
-                sa.or_(
-                    budgets.c.limit_micros.is_(None),
-                    budgets.c.spent_micros + budgets.c.reserved_micros + estimate_micros <= budgets.c.limit_micros,
-                ),
-            )
-            .values(reserved_micros=budgets.c.reserved_micros + estimate_micros, updated_at=now)
-            .returning(budgets.c.project_id)
-        )
-        charge = {**request.model_dump(), "status": ChargeStatus.RESERVED, "estimate_micros": estimate_micros, "created_at": now}
+        charge = {**request.model_dump(), "status": ChargeStatus.RESERVED.value, "estimate_micros": estimate_micros, "created_at": now}
+        params = {"project": request.project_id, "estimate": estimate_micros, "now": now}
         if self._postgres():
-            # One statement: the charge row is inserted only when the budget row was taken.
-            taken = take.cte("take")
-            in_one = charges.insert().from_select(
-                list(charge),
-                sa.select(*(sa.literal(value, charges.c[name].type) for name, value in charge.items())).select_from(taken),
-            ).returning(charges.c.id)
-            with self._one_statement() as connection:
-                charge_id = connection.execute(in_one).scalar_one_or_none()
-            if charge_id is not None:
-                return charge_id
-        # SQLite, and on Postgres the project's first call or a refusal: the portable transaction.
+            row = self._in_one({**params, **{f"new_{name}": value for name, value in charge.items()}}, _reserve_in_one)
+            if row is not None:
+                return row.id
+        # SQLite, and on Postgres the project's first call or a refusal: one transaction.
         with self._begin() as connection:
-            taken = connection.execute(take).one_or_none()
+            taken = connection.execute(_take_budget(), params).one_or_none()
             if taken is None:
                 # Refused, or the project's first call: it gets its default budget, and one more try.
                 self._ensure_budget(connection, request.project_id, usd_to_micros(self.default_budget_usd))
-                taken = connection.execute(take).one_or_none()
+                taken = connection.execute(_take_budget(), params).one_or_none()
             if taken is None:
                 state = self._budget(connection, request.project_id)
                 raise BudgetExceeded(
@@ -322,49 +391,31 @@ class PaidCalls(ConfigurableResource):
                 )
             return connection.execute(charges.insert().values(**charge).returning(charges.c.id)).scalar_one()
 
-    def _close_charge(self, charge_id: int, status: ChargeStatus, actual_micros: int | None, *also: sa.Executable) -> None:
+    def _close_charge(
+        self, charge_id: int, status: ChargeStatus, actual_micros: int | None, *also: _AlsoStatement, **params: Any
+    ) -> None:
         """Move a reserved charge to its outcome and the budget with it, atomically with `also`
-        (the statements that keep or forget the call's answer and operation). A charge that is not
-        reserved any more (closed by another path already) stays as it is."""
-        now = datetime.now(UTC)
-        close = (
-            charges.update()
-            .where(charges.c.id == charge_id, charges.c.status == ChargeStatus.RESERVED)
-            .values(status=status, actual_micros=sa.func.coalesce(actual_micros, charges.c.estimate_micros), settled_at=now)
-            .returning(charges.c.project_id, charges.c.estimate_micros, charges.c.actual_micros)
-        )
-
-        def book(closed) -> sa.Update:
-            return budgets.update().where(budgets.c.project_id == closed.project_id).values(
-                reserved_micros=budgets.c.reserved_micros - closed.estimate_micros,
-                spent_micros=budgets.c.spent_micros + (0 if status is ChargeStatus.RELEASED else closed.actual_micros),
-                updated_at=now,
-            )
-
+        (the statements that keep or forget the call's answer and operation, given `params`)."""
+        params = {
+            **params, "charge_id": charge_id, "outcome": status.value, "actual": actual_micros,
+            "spends": status is not ChargeStatus.RELEASED, "now": datetime.now(UTC),
+        }
         if self._postgres():
-            # One statement: each data-modifying WITH clause runs once, whether or not it is read.
-            closed = close.cte("closed")
-            statement = book(closed.c)
-            for number, extra in enumerate(also):
-                statement = statement.add_cte(extra.cte(f"also_{number}"))
-            with self._one_statement() as connection:
-                connection.execute(statement)
+            self._in_one(params, _close_in_one, also)
             return
         with self._begin() as connection:
             for extra in also:
-                connection.execute(extra)
-            row = connection.execute(close).one_or_none()
+                connection.execute(extra(connection.dialect.name), params)
+            row = connection.execute(_close(), params).one_or_none()
             if row is not None:
-                connection.execute(book(row))
+                connection.execute(_book(row), params)
 
     def settle(self, charge_id: int, actual_micros: int) -> None:
         self._close_charge(charge_id, ChargeStatus.SETTLED, actual_micros)
 
     def release(self, charge_id: int) -> None:
         """The call failed: its reservation goes back to the budget; nothing is spent."""
-        self._close_charge(
-            charge_id, ChargeStatus.RELEASED, 0, paid_operations.delete().where(paid_operations.c.charge_id == charge_id)
-        )
+        self._close_charge(charge_id, ChargeStatus.RELEASED, 0, _forget_operation_of_charge)
 
     def claim(self, charge_id: int, from_run: str | None, to_run: str | None) -> bool:
         """Take over a reserved charge left by a worker that died mid-call; of two takers, one wins."""
@@ -399,19 +450,17 @@ class PaidCalls(ConfigurableResource):
         return None if row is None else (row.id, row.run_id)
 
     def complete(self, stored: StoredRequest, charge_id: int) -> None:
-        """One transaction: keep the answer under its key (first answer wins), settle the charge
-        at its actual cost, and forget the operation that produced it."""
-        keep = (
-            upsert(self.engine.dialect.name)(paid_requests)
-            .values(
-                **stored.model_dump(exclude={"objects", "created_at"}),
-                objects=json.dumps(stored.objects, sort_keys=True),
-                created_at=datetime.now(UTC),
-            )
-            .on_conflict_do_nothing(index_elements=["request_key"])
+        """Atomically: keep the answer under its key (first answer wins), settle the charge at its
+        actual cost, and forget the operation that produced it."""
+        answer = {
+            **stored.model_dump(exclude={"objects", "created_at"}),
+            "objects": json.dumps(stored.objects, sort_keys=True),
+            "created_at": datetime.now(UTC),
+        }
+        self._close_charge(
+            charge_id, ChargeStatus.SETTLED, stored.cost_micros, _keep_answer, _forget_operation_of_request,
+            request_key=stored.request_key, **{f"answer_{name}": value for name, value in answer.items()},
         )
-        forget = paid_operations.delete().where(paid_operations.c.request_key == stored.request_key)
-        self._close_charge(charge_id, ChargeStatus.SETTLED, stored.cost_micros, keep, forget)
 
     def record_reuse(self, request: ChargeRequest) -> None:
         now = datetime.now(UTC)
@@ -466,8 +515,7 @@ class PaidCalls(ConfigurableResource):
         """An operation older than its timeout: not resumed, and counted as spent at its estimate
         (it may well have been billed)."""
         self._close_charge(
-            operation.charge_id, ChargeStatus.ABANDONED, None,
-            paid_operations.delete().where(paid_operations.c.request_key == operation.request_key),
+            operation.charge_id, ChargeStatus.ABANDONED, None, _forget_operation_of_request, request_key=operation.request_key
         )
 
     # -- reading ------------------------------------------------------------------------
