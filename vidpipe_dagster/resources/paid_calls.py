@@ -3,9 +3,9 @@ results by request key, and long-running operations in flight.
 
 - `vidpipe_budgets`: one row per project: its limit (NULL = unlimited) and what is spent and
   reserved, in micro-dollars. A reservation is one conditional UPDATE (`spent + reserved +
-  estimate <= limit`) in the transaction that records the charge: Postgres re-checks the condition
-  on the locked row, SQLite takes the write lock up front, so two workers can never both take the
-  last dollars, whatever runs, deployments or queues they come from.
+  estimate <= limit`) in the statement (Postgres) or transaction (SQLite) that records the charge:
+  Postgres re-checks the condition on the locked row, SQLite takes the write lock up front, so two
+  workers can never both take the last dollars, whatever runs, deployments or queues they come from.
 - `vidpipe_charges`: one row per paid call: reserved, then settled (actual cost), released (the
   call failed), abandoned (an operation given up on, counted as spent at its estimate) or reused
   (a stored result answered it, at no cost).
@@ -26,9 +26,9 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from dagster import ConfigurableResource, Failure
 from pydantic import BaseModel, Field
+from sqlalchemy.dialects import postgresql
 
 from vidpipe_dagster.domain import validate_project_id
 from vidpipe_dagster.pricing import MICROS_PER_USD, PricingTable, format_usd, load_pricing, to_usd
@@ -359,7 +359,7 @@ class PaidCalls(ConfigurableResource):
 
     def _in_one(self, params: dict[str, Any], build: Callable[..., sa.Executable], *args: Any) -> sa.Row | None:
         """Run a statement built and compiled once, committed on its own: no BEGIN or COMMIT round
-        trips. The commit is as durable as a transaction's (synchronous_commit stays on)."""
+        trips, and the commit as durable as a transaction's."""
         compiled = _postgres_compiled(build, *args)
         with autocommit_engine_for(self.database_url).connect() as connection:
             result = connection.exec_driver_sql(str(compiled), {**compiled.params, **params})
