@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, model_validator
 from vidpipe_dagster.domain import StoredArtifact
 from vidpipe_dagster.log_context import get_logger
 from vidpipe_dagster.resources.ledger import AttemptLedger, AttemptStatus
-from vidpipe_dagster.resources.storage import BlobStore
+from vidpipe_dagster.resources.storage import BlobStore, publish_file
 
 log = get_logger(__name__)
 
@@ -106,7 +106,7 @@ def commit_artifact(
     # Recorded before the first upload, so that even a worker killed outright leaves a list.
     ledger.update(asset, partition, attempt, AttemptStatus.ALLOCATED, objects=[*keys.values(), key])
     try:
-        objects = {name: store.put_file(keys[name], path, mimetypes.guess_type(name)[0]) for name, path in pending.files.items()}
+        objects = {name: publish_file(store, keys[name], path, mimetypes.guess_type(name)[0]) for name, path in pending.files.items()}
         if before_publish is not None:
             before_publish()
         artifact = StoredArtifact(
@@ -120,6 +120,8 @@ def commit_artifact(
             manifest_uri=store.uri(key),
         )
         store.put_bytes(key, artifact.model_dump_json(indent=2).encode(), "application/json")
+        if copies := {stored.copied_from: stored.key for stored in objects.values() if stored.copied_from}:
+            ledger.record_copies(asset, partition, attempt, copies)
         ledger.update(asset, partition, attempt, AttemptStatus.STORED, uri=artifact.manifest_uri, scores=pending.scores)
     except BaseException as exc:
         abandon_attempt(store, ledger, asset, partition, attempt, [*keys.values(), key], f"not published: {type(exc).__name__}: {exc}")

@@ -446,6 +446,28 @@ class Storyboard(_Strict):
         return next(loc for loc in self.locations if loc.id == location_id)
 
 
+class CallOrigin(BaseModel):
+    """Where a reused answer comes from: the paid call, and the attempt that first stored its files."""
+
+    request_key: str
+    asset: str
+    partition: str
+    run_id: str | None = None
+    attempt: int | None = Field(
+        default=None,
+        description="The attempt of asset[partition] that first stored the answer's files; None for an answer without "
+        "files, or one whose run stopped before storing an attempt.",
+    )
+    source_objects: dict[str, str] = Field(
+        default_factory=dict, description="File name -> the stored answer's key, which the reusing attempt's file is a copy of."
+    )
+    attempt_objects: dict[str, str] = Field(default_factory=dict, description="File name -> that attempt's object key.")
+
+    def label(self) -> str:
+        where = f"{self.asset}[{self.partition}]"
+        return f"{where} attempt {self.attempt}" if self.attempt is not None else f"{where} run {(self.run_id or '-')[:8]}"
+
+
 class ModelCall(BaseModel):
     """What one call to a model backend cost: recorded as materialization metadata."""
 
@@ -458,7 +480,10 @@ class ModelCall(BaseModel):
     cost_usd: float = Field(default=0.0, description="Priced by the pricing table; 0 offline and for a reused answer.")
     request_key: str | None = Field(default=None, description="The request's content hash (paid_path).")
     reused: bool = Field(default=False, description="A stored answer to the same request; no call was made.")
-    reused_from: str | None = Field(default=None, description="The step and run whose call paid for a reused answer.")
+    reused_from: str | None = Field(
+        default=None, description="Who paid for a reused answer: the attempt that first stored it (else the step and run)."
+    )
+    reused_from_attempt: CallOrigin | None = Field(default=None, description="A reused answer's lineage, exactly.")
 
 
 Department = Literal["director", "cinematographer", "gaffer", "script_supervisor", "costume", "production_design"]
@@ -515,6 +540,9 @@ class StoredObject(BaseModel):
     size: int
     sha256: str
     generation: int | None = None
+    copied_from: str | None = Field(
+        default=None, description="The key this object is a server-side copy of (a reused answer), when it was not uploaded."
+    )
 
 
 class StoredArtifact(BaseModel):

@@ -6,7 +6,8 @@ bound model then
      the sha256 of every input file;
   2. returns the stored answer of an identical earlier request instead of calling, unless the
      step forces a fresh call (the reused answer is recorded as a charge of zero, marked reused,
-     with the call that paid for it);
+     naming the call that paid for it and the attempt that first stored it; the attempt that
+     stores it again copies its files inside the blob store);
   3. resumes a long-running operation a crashed worker started for the same key (its charge is
      taken over), or abandons one older than its timeout (counted as spent);
   4. otherwise reserves the estimated price against the project's budget (`BudgetExceeded` stops
@@ -14,7 +15,8 @@ bound model then
   5. calls the model with an operation journal in context, so an operation's name is in the
      database before it is polled;
   6. stores the answer under its key and settles the charge at the actual price, in one
-     transaction; a failed call releases its reservation.
+     transaction; a failed call releases its reservation. The answer's files are uploaded once,
+     under the key; the step's attempt copies them from there.
 Offline backends take the same path at a price of zero.
 """
 
@@ -32,13 +34,14 @@ from typing import Any
 from dagster import AssetExecutionContext, ConfigurableResource
 from pydantic import TypeAdapter
 
-from vidpipe_dagster.artifacts import split_partition, upstream_label
-from vidpipe_dagster.domain import JudgeVerdict, ModelCall
+from vidpipe_dagster.artifacts import split_partition
+from vidpipe_dagster.domain import CallOrigin, JudgeVerdict, ModelCall
 from vidpipe_dagster.log_context import get_logger
 from vidpipe_dagster.model_log import logged_call
 from vidpipe_dagster.pricing import PricingTable, actual_quote, estimate_quote, price_micros, to_usd
 from vidpipe_dagster.request_keys import canonical, request_key
 from vidpipe_dagster.resources.controls import ProjectControls
+from vidpipe_dagster.resources.ledger import AttemptLedger
 from vidpipe_dagster.resources.models.operation_journal import (
     OperationJournal,
     reset_operation_journal,
@@ -46,6 +49,7 @@ from vidpipe_dagster.resources.models.operation_journal import (
 )
 from vidpipe_dagster.resources.models.protocols import ImageModel, QualityJudge, TextModel, VideoModel
 from vidpipe_dagster.resources.paid_calls import BudgetExceeded, ChargeRequest, PaidCalls, StoredRequest
+from vidpipe_dagster.resources.storage import file_sha256, remember_origin
 
 log = get_logger(__name__)
 
@@ -144,6 +148,7 @@ class PaidStep:
     spent_micros: int = 0
     paid_calls: int = 0
     reused_calls: int = 0
+    reused_attempts: list[str] = field(default_factory=list)
     _pricing: PricingTable | None = field(default=None, repr=False)
 
     @property
@@ -191,7 +196,9 @@ class PaidStep:
             objects = {}
             if out is not None:
                 name = Path(out).name
-                objects[name] = self.calls.store().put_file(f"paid-requests/{key[:2]}/{key}/charge-{charge_id}/{name}", Path(out)).key
+                kept = self.calls.store().put_file(f"paid-requests/{key[:2]}/{key}/charge-{charge_id}/{name}", Path(out))
+                remember_origin(Path(out), kept.key, kept.sha256)  # the step's attempt copies it, not uploads it again
+                objects[name] = kept.key
             answer = _result_adapter(method).dump_json(result).decode()
             self.calls.complete(StoredRequest(**request.model_dump(), result=answer, objects=objects, cost_micros=cost), charge_id)
         except Exception:
@@ -231,19 +238,45 @@ class PaidStep:
 
     def _reuse(self, stored: StoredRequest, request: ChargeRequest, out: Path | None) -> Any:
         if out is not None:
+            # Downloaded because the step reads the file (judges and measures it); remembering its
+            # key makes the attempt that stores it a copy inside the store, not an upload.
+            source = stored.objects[Path(out).name]
             Path(out).parent.mkdir(parents=True, exist_ok=True)
-            self.calls.store().get_file(stored.objects[Path(out).name], Path(out))
+            self.calls.store().get_file(source, Path(out))
+            remember_origin(Path(out), source, file_sha256(Path(out))[1])
+        origin = self._origin(stored)
         result = _result_adapter(request.method).validate_json(stored.result)
-        origin = f"{upstream_label(stored.asset, stored.partition)} run {(stored.run_id or '-')[:8]}"
-        call = model_call_of(result).model_copy(update={"cost_usd": 0.0, "reused": True, "reused_from": origin})
+        call = model_call_of(result).model_copy(
+            update={"cost_usd": 0.0, "reused": True, "reused_from": origin.label(), "reused_from_attempt": origin}
+        )
         self.calls.record_reuse(request)
         self.reused_calls += 1
-        log.info("%s %s: reused the answer of %s (request %s), no call made", request.model, request.method, origin, stored.request_key[:12])
+        if origin.attempt is not None:
+            self.reused_attempts.append(origin.label())
+        log.info("%s %s: reused the answer of %s (request %s), no call made", request.model, request.method, origin.label(), stored.request_key[:12])
         self._report()
         return with_model_call(result, call)
 
+    def _origin(self, stored: StoredRequest) -> CallOrigin:
+        """The paid call behind a stored answer, and the attempt that first stored its files."""
+        ledger = AttemptLedger(database_url=self.calls.database_url)
+        copies = {name: copy for name, key in stored.objects.items() if (copy := ledger.first_copy(key)) is not None}
+        first = next(iter(copies.values()), None)
+        return CallOrigin(
+            request_key=stored.request_key,
+            asset=first.asset if first else stored.asset,
+            partition=first.partition if first else stored.partition,
+            run_id=stored.run_id,
+            attempt=first.attempt if first else None,
+            source_objects=stored.objects,
+            attempt_objects={name: copy.object_key for name, copy in copies.items()},
+        )
+
     def _report(self) -> None:
-        self.report({"cost_usd": to_usd(self.spent_micros), "paid_calls": self.paid_calls, "reused_calls": self.reused_calls})
+        reused_from = {"reused_from_attempt": ", ".join(dict.fromkeys(self.reused_attempts))} if self.reused_attempts else {}
+        self.report(
+            {"cost_usd": to_usd(self.spent_micros), "paid_calls": self.paid_calls, "reused_calls": self.reused_calls, **reused_from}
+        )
 
 
 class PaidModel:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from vidpipe_dagster.resources.database import engine_for, normalize_database_url
+from vidpipe_dagster.resources.database import autocommit_engine_for, engine_for, normalize_database_url
 
 
 @contextmanager
@@ -43,6 +43,7 @@ def fresh_database(server_url: str) -> Iterator[str]:
     finally:
         engine_for(url).dispose()
         engine_for.cache_clear()
+        autocommit_engine_for.cache_clear()  # its connections end with the database, dropped by force
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()

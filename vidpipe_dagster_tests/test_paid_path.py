@@ -6,6 +6,7 @@ Dagster runs of the real assets."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -13,12 +14,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from dagster import DagsterEventType
+from google.cloud import storage
 
 from vidpipe_dagster.artifacts import load_materialized
-from vidpipe_dagster.domain import ModelCall
+from vidpipe_dagster.domain import ModelCall, StoredObject
 from vidpipe_dagster.in_process import execute_partition
 from vidpipe_dagster.resources.controls import ProjectControls
 from vidpipe_dagster.resources.database import engine_for
+from vidpipe_dagster.resources.gcs import COPIED_FROM, GcsBlobStore
 from vidpipe_dagster.resources.models.local import LocalImageModel, LocalJudge, LocalVideoModel
 from vidpipe_dagster.resources.models.vertex import VertexVideoModel
 from vidpipe_dagster.resources.paid_calls import ChargeStatus, charges, paid_operations
@@ -155,8 +158,23 @@ def materialization_metadata(result, asset: str) -> dict:
     return {key: value.value for key, value in materialization.metadata.items()}
 
 
-def test_a_regenerate_with_identical_config_calls_no_model_and_a_changed_prompt_calls_one(vidpipe_env, instance, postgres_url, monkeypatch):
+def reused_copy_of(store, stored: StoredObject, source_key: str) -> bool:
+    """Whether `stored` was made inside the store from `source_key`, no byte sent again: on the
+    emulator, GCS's own record says it was rewritten from that key; locally, both names are one file."""
+    if isinstance(store, GcsBlobStore):
+        client = storage.Client(project=None)
+        copy, source = (client.bucket(store.bucket_name).get_blob(f"{store.prefix}/{key}") for key in (stored.key, source_key))
+        return copy.metadata.get(COPIED_FROM) == source_key and (copy.md5_hash, copy.crc32c) == (source.md5_hash, source.crc32c)
+    return os.path.samefile(store.root / stored.key, store.root / source_key)
+
+
+@pytest.mark.parametrize("storage_kind", ["local", "gcs"])
+def test_a_regenerate_with_identical_config_calls_no_model_and_a_changed_prompt_calls_one(
+    vidpipe_env, instance, postgres_url, monkeypatch, request, storage_kind
+):
     monkeypatch.setenv("VIDPIPE_DATABASE_URL", postgres_url)
+    if storage_kind == "gcs":
+        monkeypatch.setenv("VIDPIPE_STORAGE_URL", f"gs://{request.getfixturevalue('gcs_bucket')}/objects")
     defs, store = set_up_project(
         instance, "reuse-film", video_model=CountingVideoModel(), image_model=CountingImageModel(), quality_judge=CountingJudge()
     )
@@ -171,8 +189,18 @@ def test_a_regenerate_with_identical_config_calls_no_model_and_a_changed_prompt_
     reused = load_materialized(instance, store, "scene_clip", "reuse-film|001")
     assert reused.attempt == first.attempt + 1, "the reused answer is stored as its own attempt"
     assert reused.objects["clip.mp4"].sha256 == first.objects["clip.mp4"].sha256
-    assert reused.facts["model"]["reused"] and reused.facts["model"]["reused_from"].startswith("scene_clip[reuse-film|001] run ")
-    assert materialization_metadata(again, "scene_clip")["reused_calls"] == 2  # the clip and its judgement
+    # Lineage names the original attempt exactly, and the stored answer its clip was copied from.
+    origin = reused.facts["model"]["reused_from_attempt"]
+    assert reused.facts["model"]["reused"] and reused.facts["model"]["reused_from"] == f"scene_clip[reuse-film|001] attempt {first.attempt}"
+    assert (origin["asset"], origin["partition"], origin["attempt"]) == ("scene_clip", "reuse-film|001", first.attempt)
+    assert origin["attempt_objects"] == {"clip.mp4": first.objects["clip.mp4"].key}
+    answer_key = origin["source_objects"]["clip.mp4"]
+    assert reused.objects["clip.mp4"].copied_from == first.objects["clip.mp4"].copied_from == answer_key
+    assert reused_copy_of(store, reused.objects["clip.mp4"], answer_key)
+    metadata = materialization_metadata(again, "scene_clip")
+    assert metadata["reused_calls"] == 2  # the clip and its judgement
+    assert metadata["reused_from_attempt"] == f"scene_clip[reuse-film|001] attempt {first.attempt}"
+    assert metadata["model"]["reused_from_attempt"]["attempt"] == first.attempt
 
     CALLS.clear()
     assert run_scene(defs, instance, "reuse-film|001", clip={"prompt_override": "the lantern gutters out"}).success

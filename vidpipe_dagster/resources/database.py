@@ -70,6 +70,15 @@ def engine_for(url: str) -> Engine:
     return engine
 
 
+@functools.cache
+def autocommit_engine_for(url: str) -> Engine:
+    """A Postgres pool whose connections commit each statement on its own, for statements that
+    are a whole transaction by themselves: no BEGIN or COMMIT round trips, and no switching a
+    shared pool's connections in and out of autocommit on every checkout. Commits stay durable."""
+    engine_for(url)  # the schema
+    return sa.create_engine(normalize_database_url(url), isolation_level="AUTOCOMMIT", pool_pre_ping=True, pool_size=1, max_overflow=4)
+
+
 def _ensure_schema(engine: Engine) -> None:
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":

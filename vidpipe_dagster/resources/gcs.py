@@ -32,6 +32,8 @@ UPLOAD_CHUNK_BYTES = 16 * 1024 * 1024
 # Custom metadata naming the write that created an object: after a retried create meets 412, it
 # tells our own earlier, successful try (whose response was lost) from another writer's object.
 WRITE_ID = "vidpipe-write-id"
+# Custom metadata of a server-side copy: the key it was copied from.
+COPIED_FROM = "vidpipe-copied-from"
 
 
 class _HashingReader:
@@ -107,11 +109,39 @@ class GcsBlobStore:
                 reader, size=size, content_type=content_type, if_generation_match=0, retry=self.retry
             )
         except PreconditionFailed:
-            blob = self._bucket.get_blob(blob.name, retry=self.retry)
-            if blob is None or (blob.metadata or {}).get(WRITE_ID) != write_id:
-                raise ObjectAlreadyExists(self.uri(key)) from None
+            blob = self._written_by(key, write_id)
         return StoredObject(
             key=key, uri=self.uri(key), size=blob.size, sha256=reader.sha256(size), generation=blob.generation
+        )
+
+    def _written_by(self, key: str, write_id: str) -> storage.Blob:
+        """The object at `key` after a create met 412: ours when it carries our write id (an earlier
+        try landed, its answer was lost), else another writer's, a conflict."""
+        blob = self._bucket.get_blob(self._name(key), retry=self.retry)
+        if blob is None or (blob.metadata or {}).get(WRITE_ID) != write_id:
+            raise ObjectAlreadyExists(self.uri(key)) from None
+        return blob
+
+    def copy(self, source_key: str, key: str, sha256: str, content_type: str | None = None) -> StoredObject:
+        """A rewrite inside GCS, create-only like every write: no byte passes through this process.
+        Large objects take several rewrite calls, each resuming from the last one's token."""
+        source = self._bucket.blob(self._name(source_key))
+        blob = self._bucket.blob(self._name(key))
+        write_id = uuid.uuid4().hex
+        blob.metadata = {WRITE_ID: write_id, COPIED_FROM: source_key}
+        blob.content_type = content_type
+        token = None
+        try:
+            while True:
+                token, _, _ = blob.rewrite(source, token=token, if_generation_match=0, retry=self.retry)
+                if token is None:
+                    break
+        except NotFound:
+            raise ObjectMissing(self.uri(source_key)) from None
+        except PreconditionFailed:
+            blob = self._written_by(key, write_id)
+        return StoredObject(
+            key=key, uri=self.uri(key), size=blob.size, sha256=sha256, generation=blob.generation, copied_from=source_key
         )
 
     def get_file(self, key: str, destination: Path) -> Path:

@@ -54,6 +54,29 @@ attempt_log = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# The attempt that first stored a copy of an object (a paid answer's file): the original that a
+# reused answer's lineage names. Written once per source key (first writer wins), read by key.
+object_copies = sa.Table(
+    "vidpipe_object_copies",
+    METADATA,
+    sa.Column("source_key", sa.String(1024), primary_key=True),
+    sa.Column("asset", sa.String(255), nullable=False),
+    sa.Column("partition", sa.String(255), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("object_key", sa.String(1024), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+class AttemptCopy(BaseModel):
+    """An attempt's object, and the stored object it is a copy of."""
+
+    source_key: str
+    asset: str
+    partition: str
+    attempt: int
+    object_key: str
+
 
 class AttemptRecord(BaseModel):
     asset: str
@@ -144,6 +167,24 @@ class AttemptLedger(ConfigurableResource):
                 result = own_connection.execute(statement)
         if result.rowcount != 1:
             raise LookupError(f"no attempt {attempt} of {asset}[{partition}] in the ledger")
+
+    def record_copies(self, asset: str, partition: str, attempt: int, copies: dict[str, str]) -> None:
+        """This attempt's objects that are copies (source key -> object key); a source some
+        earlier attempt already copied keeps naming that one, the original."""
+        now = datetime.now(UTC)
+        with self.engine.begin() as connection:
+            for source_key, object_key in copies.items():
+                connection.execute(
+                    upsert(connection.dialect.name)(object_copies)
+                    .values(source_key=source_key, asset=asset, partition=partition, attempt=attempt, object_key=object_key, created_at=now)
+                    .on_conflict_do_nothing(index_elements=["source_key"])
+                )
+
+    def first_copy(self, source_key: str) -> AttemptCopy | None:
+        """The attempt that first stored a copy of `source_key`, or None."""
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(object_copies).where(object_copies.c.source_key == source_key)).mappings().one_or_none()
+        return None if row is None else AttemptCopy(**{key: row[key] for key in AttemptCopy.model_fields})
 
     def attempts(self, asset: str, partition: str | None = None, *, partition_prefix: str | None = None) -> list[AttemptRecord]:
         """The attempt log of one partition, or of every partition starting with a prefix."""

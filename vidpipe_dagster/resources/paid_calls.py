@@ -3,9 +3,9 @@ results by request key, and long-running operations in flight.
 
 - `vidpipe_budgets`: one row per project: its limit (NULL = unlimited) and what is spent and
   reserved, in micro-dollars. A reservation is one conditional UPDATE (`spent + reserved +
-  estimate <= limit`) in the transaction that records the charge: Postgres re-checks the condition
-  on the locked row, SQLite takes the write lock up front, so two workers can never both take the
-  last dollars, whatever runs, deployments or queues they come from.
+  estimate <= limit`) in the statement (Postgres) or transaction (SQLite) that records the charge:
+  Postgres re-checks the condition on the locked row, SQLite takes the write lock up front, so two
+  workers can never both take the last dollars, whatever runs, deployments or queues they come from.
 - `vidpipe_charges`: one row per paid call: reserved, then settled (actual cost), released (the
   call failed), abandoned (an operation given up on, counted as spent at its estimate) or reused
   (a stored result answered it, at no cost).
@@ -17,8 +17,9 @@ results by request key, and long-running operations in flight.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -27,10 +28,11 @@ from typing import Any
 import sqlalchemy as sa
 from dagster import ConfigurableResource, Failure
 from pydantic import BaseModel, Field
+from sqlalchemy.dialects import postgresql
 
 from vidpipe_dagster.domain import validate_project_id
 from vidpipe_dagster.pricing import MICROS_PER_USD, PricingTable, format_usd, load_pricing, to_usd
-from vidpipe_dagster.resources.database import METADATA, database_now, engine_for, upsert
+from vidpipe_dagster.resources.database import METADATA, autocommit_engine_for, database_now, engine_for, upsert
 from vidpipe_dagster.resources.storage import BlobStore, BlobStoreResource
 
 
@@ -202,6 +204,91 @@ def usd_to_micros(usd: float | None) -> int | None:
     return None if usd is None else round(usd * MICROS_PER_USD)
 
 
+# The money path's hot statements, built once with bound parameters; on Postgres each is one
+# statement, compiled once, so a call pays for its round trip and its commit, not for building SQL.
+_ESTIMATE = sa.bindparam("estimate", type_=sa.BigInteger)
+_NOW = sa.bindparam("now", type_=sa.DateTime(timezone=True))
+_CHARGE_FIELDS = [*ChargeRequest.model_fields, "status", "estimate_micros", "created_at"]
+
+
+def _take_budget() -> sa.Update:
+    """Add an estimate to what a project has reserved, if spent + reserved stays within its limit."""
+    return (
+        budgets.update()
+        .where(
+            budgets.c.project_id == sa.bindparam("project"),
+            sa.or_(budgets.c.limit_micros.is_(None), budgets.c.spent_micros + budgets.c.reserved_micros + _ESTIMATE <= budgets.c.limit_micros),
+        )
+        .values(reserved_micros=budgets.c.reserved_micros + _ESTIMATE, updated_at=_NOW)
+        .returning(budgets.c.project_id)
+    )
+
+
+def _reserve_in_one() -> sa.Insert:
+    """The budget taken and the charge recorded, or neither: the charge row is selected from the
+    taken budget row."""
+    taken = _take_budget().cte("take")
+    fields = sa.select(*(sa.bindparam(f"new_{name}", type_=charges.c[name].type) for name in _CHARGE_FIELDS))
+    return charges.insert().from_select(_CHARGE_FIELDS, fields.select_from(taken)).returning(charges.c.id)
+
+
+def _close() -> sa.Update:
+    """A reserved charge moved to its outcome; a charge closed already is left alone."""
+    return (
+        charges.update()
+        .where(charges.c.id == sa.bindparam("charge_id"), charges.c.status == ChargeStatus.RESERVED)
+        .values(
+            status=sa.bindparam("outcome"),
+            actual_micros=sa.func.coalesce(sa.bindparam("actual", type_=sa.BigInteger), charges.c.estimate_micros),
+            settled_at=_NOW,
+        )
+        .returning(charges.c.project_id, charges.c.estimate_micros, charges.c.actual_micros)
+    )
+
+
+def _book(closed: Any) -> sa.Update:
+    """The budget follows a closed charge: its estimate leaves reserved, its actual cost (unless
+    released) joins spent. `closed` is the closing statement's row, or its columns in one statement."""
+    spent = sa.case((sa.bindparam("spends", type_=sa.Boolean), closed.actual_micros), else_=0)
+    return (
+        budgets.update()
+        .where(budgets.c.project_id == closed.project_id)
+        .values(reserved_micros=budgets.c.reserved_micros - closed.estimate_micros, spent_micros=budgets.c.spent_micros + spent, updated_at=_NOW)
+    )
+
+
+def _keep_answer(dialect: str) -> sa.Insert:
+    """A stored answer under its request key; the first answer stays."""
+    values = {column.name: sa.bindparam(f"answer_{column.name}", type_=column.type) for column in paid_requests.columns}
+    return upsert(dialect)(paid_requests).values(values).on_conflict_do_nothing(index_elements=["request_key"])
+
+
+def _forget_operation_of_charge(_dialect: str) -> sa.Delete:
+    return paid_operations.delete().where(paid_operations.c.charge_id == sa.bindparam("charge_id"))
+
+
+def _forget_operation_of_request(_dialect: str) -> sa.Delete:
+    return paid_operations.delete().where(paid_operations.c.request_key == sa.bindparam("request_key"))
+
+
+_AlsoStatement = Callable[[str], sa.Executable]
+
+
+@functools.cache
+def _postgres_compiled(build: Callable[..., sa.Executable], *args: Any) -> sa.Compiled:
+    return build(*args).compile(dialect=postgresql.dialect())
+
+
+def _close_in_one(also: tuple[_AlsoStatement, ...]) -> sa.Update:
+    """Close, book and `also` as one Postgres statement: each data-modifying WITH clause runs
+    once, whether or not anything reads it."""
+    closed = _close().cte("closed")
+    statement = _book(closed.c)
+    for number, extra in enumerate(also):
+        statement = statement.add_cte(extra("postgresql").cte(f"also_{number}"))
+    return statement
+
+
 class PaidCalls(ConfigurableResource):
     """Budgets, charges, stored answers and operations of paid model calls (see the module doc)."""
 
@@ -267,28 +354,34 @@ class PaidCalls(ConfigurableResource):
 
     # -- charges ------------------------------------------------------------------------
 
+    def _postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def _in_one(self, params: dict[str, Any], build: Callable[..., sa.Executable], *args: Any) -> sa.Row | None:
+        """Run a statement built and compiled once, committed on its own: no BEGIN or COMMIT round
+        trips, and the commit as durable as a transaction's."""
+        compiled = _postgres_compiled(build, *args)
+        with autocommit_engine_for(self.database_url).connect() as connection:
+            result = connection.exec_driver_sql(str(compiled), {**compiled.params, **params})
+            return result.first() if result.returns_rows else None
+
     def reserve(self, request: ChargeRequest, estimate_micros: int) -> int:
         """Reserve `estimate_micros` of the project's budget for one call; the charge id, or
         `BudgetExceeded` when the call would take spent + reserved past the limit."""
         now = datetime.now(UTC)
-        take = (
-            budgets.update()
-            .where(
-                budgets.c.project_id == request.project_id,
-                sa.or_(
-                    budgets.c.limit_micros.is_(None),
-                    budgets.c.spent_micros + budgets.c.reserved_micros + estimate_micros <= budgets.c.limit_micros,
-                ),
-            )
-            .values(reserved_micros=budgets.c.reserved_micros + estimate_micros, updated_at=now)
-            .returning(budgets.c.project_id)
-        )
+        charge = {**request.model_dump(), "status": ChargeStatus.RESERVED.value, "estimate_micros": estimate_micros, "created_at": now}
+        params = {"project": request.project_id, "estimate": estimate_micros, "now": now}
+        if self._postgres():
+            row = self._in_one({**params, **{f"new_{name}": value for name, value in charge.items()}}, _reserve_in_one)
+            if row is not None:
+                return row.id
+        # SQLite, and on Postgres the project's first call or a refusal: one transaction.
         with self._begin() as connection:
-            taken = connection.execute(take).one_or_none()
+            taken = connection.execute(_take_budget(), params).one_or_none()
             if taken is None:
                 # Refused, or the project's first call: it gets its default budget, and one more try.
                 self._ensure_budget(connection, request.project_id, usd_to_micros(self.default_budget_usd))
-                taken = connection.execute(take).one_or_none()
+                taken = connection.execute(_take_budget(), params).one_or_none()
             if taken is None:
                 state = self._budget(connection, request.project_id)
                 raise BudgetExceeded(
@@ -296,50 +389,33 @@ class PaidCalls(ConfigurableResource):
                     f"would cost up to {format_usd(estimate_micros)}, over the budget: {state.describe()}. "
                     f"Raise it with `vidpipe budget {request.project_id} --set USD`, then `vidpipe resume {request.project_id}`"
                 )
-            return connection.execute(
-                charges.insert()
-                .values(**request.model_dump(), status=ChargeStatus.RESERVED, estimate_micros=estimate_micros, created_at=now)
-                .returning(charges.c.id)
-            ).scalar_one()
+            return connection.execute(charges.insert().values(**charge).returning(charges.c.id)).scalar_one()
 
     def _close_charge(
-        self, connection: sa.Connection, charge_id: int, status: ChargeStatus, actual_micros: int | None
-    ) -> bool:
-        """Move a reserved charge to its outcome and the budget with it; False when it was not
-        reserved any more (closed by another path already)."""
-        row = connection.execute(
-            charges.update()
-            .where(charges.c.id == charge_id, charges.c.status == ChargeStatus.RESERVED)
-            .values(
-                status=status,
-                actual_micros=sa.func.coalesce(actual_micros, charges.c.estimate_micros),
-                settled_at=datetime.now(UTC),
-            )
-            .returning(charges.c.project_id, charges.c.estimate_micros, charges.c.actual_micros)
-        ).one_or_none()
-        if row is None:
-            return False
-        spent = 0 if status is ChargeStatus.RELEASED else row.actual_micros
-        connection.execute(
-            budgets.update()
-            .where(budgets.c.project_id == row.project_id)
-            .values(
-                reserved_micros=budgets.c.reserved_micros - row.estimate_micros,
-                spent_micros=budgets.c.spent_micros + spent,
-                updated_at=datetime.now(UTC),
-            )
-        )
-        return True
+        self, charge_id: int, status: ChargeStatus, actual_micros: int | None, *also: _AlsoStatement, **params: Any
+    ) -> None:
+        """Move a reserved charge to its outcome and the budget with it, atomically with `also`
+        (the statements that keep or forget the call's answer and operation, given `params`)."""
+        params = {
+            **params, "charge_id": charge_id, "outcome": status.value, "actual": actual_micros,
+            "spends": status is not ChargeStatus.RELEASED, "now": datetime.now(UTC),
+        }
+        if self._postgres():
+            self._in_one(params, _close_in_one, also)
+            return
+        with self._begin() as connection:
+            for extra in also:
+                connection.execute(extra(connection.dialect.name), params)
+            row = connection.execute(_close(), params).one_or_none()
+            if row is not None:
+                connection.execute(_book(row), params)
 
     def settle(self, charge_id: int, actual_micros: int) -> None:
-        with self._begin() as connection:
-            self._close_charge(connection, charge_id, ChargeStatus.SETTLED, actual_micros)
+        self._close_charge(charge_id, ChargeStatus.SETTLED, actual_micros)
 
     def release(self, charge_id: int) -> None:
         """The call failed: its reservation goes back to the budget; nothing is spent."""
-        with self._begin() as connection:
-            self._close_charge(connection, charge_id, ChargeStatus.RELEASED, 0)
-            connection.execute(paid_operations.delete().where(paid_operations.c.charge_id == charge_id))
+        self._close_charge(charge_id, ChargeStatus.RELEASED, 0, _forget_operation_of_charge)
 
     def claim(self, charge_id: int, from_run: str | None, to_run: str | None) -> bool:
         """Take over a reserved charge left by a worker that died mid-call; of two takers, one wins."""
@@ -374,20 +450,17 @@ class PaidCalls(ConfigurableResource):
         return None if row is None else (row.id, row.run_id)
 
     def complete(self, stored: StoredRequest, charge_id: int) -> None:
-        """One transaction: keep the answer under its key (first answer wins), settle the charge
-        at its actual cost, and forget the operation that produced it."""
-        with self._begin() as connection:
-            connection.execute(
-                upsert(connection.dialect.name)(paid_requests)
-                .values(
-                    **stored.model_dump(exclude={"objects", "created_at"}),
-                    objects=json.dumps(stored.objects, sort_keys=True),
-                    created_at=datetime.now(UTC),
-                )
-                .on_conflict_do_nothing(index_elements=["request_key"])
-            )
-            self._close_charge(connection, charge_id, ChargeStatus.SETTLED, stored.cost_micros)
-            connection.execute(paid_operations.delete().where(paid_operations.c.request_key == stored.request_key))
+        """Atomically: keep the answer under its key (first answer wins), settle the charge at its
+        actual cost, and forget the operation that produced it."""
+        answer = {
+            **stored.model_dump(exclude={"objects", "created_at"}),
+            "objects": json.dumps(stored.objects, sort_keys=True),
+            "created_at": datetime.now(UTC),
+        }
+        self._close_charge(
+            charge_id, ChargeStatus.SETTLED, stored.cost_micros, _keep_answer, _forget_operation_of_request,
+            request_key=stored.request_key, **{f"answer_{name}": value for name, value in answer.items()},
+        )
 
     def record_reuse(self, request: ChargeRequest) -> None:
         now = datetime.now(UTC)
@@ -441,9 +514,9 @@ class PaidCalls(ConfigurableResource):
     def abandon(self, operation: PendingOperation) -> None:
         """An operation older than its timeout: not resumed, and counted as spent at its estimate
         (it may well have been billed)."""
-        with self._begin() as connection:
-            self._close_charge(connection, operation.charge_id, ChargeStatus.ABANDONED, None)
-            connection.execute(paid_operations.delete().where(paid_operations.c.request_key == operation.request_key))
+        self._close_charge(
+            operation.charge_id, ChargeStatus.ABANDONED, None, _forget_operation_of_request, request_key=operation.request_key
+        )
 
     # -- reading ------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ attempts; callers always name the exact key.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -34,6 +35,11 @@ class BlobStore(Protocol):
 
     def get_file(self, key: str, destination: Path) -> Path:
         """Download `key` to `destination`, streaming."""
+        ...
+
+    def copy(self, source_key: str, key: str, sha256: str, content_type: str | None = None) -> StoredObject:
+        """Make `key` a copy of `source_key` inside the store, create-only; no byte passes through
+        this process. `sha256` is the source's, known to the caller."""
         ...
 
     def get_bytes(self, key: str) -> bytes: ...
@@ -110,6 +116,18 @@ class LocalBlobStore:
         shutil.copyfile(source, destination)
         return destination
 
+    def copy(self, source_key: str, key: str, sha256: str, content_type: str | None = None) -> StoredObject:
+        """A hard link: objects are never changed in place, so two names can share one file."""
+        source, target = self._path(source_key), self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, target)
+        except FileExistsError:
+            raise ObjectAlreadyExists(self.uri(key)) from None
+        except FileNotFoundError:
+            raise ObjectMissing(self.uri(source_key)) from None
+        return StoredObject(key=key, uri=self.uri(key), size=target.stat().st_size, sha256=sha256, copied_from=source_key)
+
     def get_bytes(self, key: str) -> bytes:
         source = self._path(key)
         if not source.is_file():
@@ -122,6 +140,28 @@ class LocalBlobStore:
         except FileNotFoundError:
             return False
         return True
+
+
+def _origin_note(path: Path) -> Path:
+    return path.with_name(f".{path.name}.origin.json")
+
+
+def remember_origin(path: Path, key: str, sha256: str) -> None:
+    """Note beside a workspace file that it holds the bytes of stored object `key`, so storing it
+    again (`publish_file`) is a copy inside the store rather than an upload."""
+    _origin_note(path).write_text(json.dumps({"key": key, "sha256": sha256}))
+
+
+def publish_file(store: BlobStore, key: str, path: Path, content_type: str | None = None) -> StoredObject:
+    """Store a workspace file at `key`, create-only: a server-side copy of the object it came
+    from when it still holds exactly that object's bytes (checked by sha256), else an upload."""
+    try:
+        origin = json.loads(_origin_note(path).read_text())
+    except FileNotFoundError:
+        return store.put_file(key, path, content_type)
+    if file_sha256(path)[1] != origin["sha256"]:
+        return store.put_file(key, path, content_type)
+    return store.copy(origin["key"], key, origin["sha256"], content_type)
 
 
 class BlobStoreResource(ConfigurableResource):

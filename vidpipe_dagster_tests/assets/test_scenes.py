@@ -34,7 +34,7 @@ class FadingVideoModel(ConfigurableResource):
 
 def set_up_project(instance, project: str, scene_count: int = 1, **overrides):
     defs = build_defs(**overrides)
-    store = defs.resources["blob_store"].open()
+    store = defs.resources["blob_store"].process_config_and_initialize().open()  # its URL read from the environment
     submit_brief(instance, store, {"project_id": project, "prompt": "a lantern in the fog", "scene_count": scene_count})
     execute_partition(defs, instance, "project_setup", project, project)
     return defs, store

@@ -21,8 +21,8 @@ import pytest
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from vidpipe_dagster.resources.gcs import GcsBlobStore
-from vidpipe_dagster.resources.storage import ObjectAlreadyExists
+from vidpipe_dagster.resources.gcs import COPIED_FROM, GcsBlobStore
+from vidpipe_dagster.resources.storage import ObjectAlreadyExists, publish_file, remember_origin
 
 # The production backoff, sped up so a retried request costs milliseconds here.
 FAST_RETRY = DEFAULT_RETRY.with_delay(initial=0.01, maximum=0.05)
@@ -196,3 +196,25 @@ def test_a_download_refused_with_a_transient_error_is_retried(proxy, gcs_bucket,
 
     assert store.get_file(KEY, tmp_path / "copy.mp4").read_bytes() == b"clip"
     assert [status for method, path, status in proxy.log if path.startswith("/download/")] == [None, 200]
+
+
+def test_a_reused_file_is_stored_by_a_copy_inside_gcs_and_stays_create_only(proxy, gcs_emulator, gcs_bucket, tmp_path):
+    store = GcsBlobStore(gcs_bucket, "objects", retry=FAST_RETRY)
+    answer = store.put_bytes("paid-requests/ab/abc/charge-1/clip.mp4", b"a paid clip", "video/mp4")
+    downloaded = store.get_file(answer.key, tmp_path / "clip.mp4")
+    remember_origin(downloaded, answer.key, answer.sha256)
+    proxy.log.clear()
+
+    stored = publish_file(store, KEY, downloaded, "video/mp4")
+
+    # One rewrite inside GCS, no upload: the bytes never left the bucket. It is create-only on
+    # GCS (ifGenerationMatch=0); fake-gcs-server ignores preconditions on rewrite, copy and
+    # compose, so here the request is all that can be checked.
+    assert [(method, "rewriteTo" in path, "ifGenerationMatch=0" in path, status) for method, path, status in proxy.log] == [
+        ("POST", True, True, 200)
+    ]
+    copy, original = emulator_blob(gcs_emulator, gcs_bucket, KEY), emulator_blob(gcs_emulator, gcs_bucket, answer.key)
+    assert (copy.md5_hash, copy.crc32c, copy.content_type) == (original.md5_hash, original.crc32c, "video/mp4")
+    assert copy.metadata[COPIED_FROM] == answer.key and stored.copied_from == answer.key
+    assert (stored.sha256, stored.generation) == (answer.sha256, copy.generation)
+

@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from vidpipe_dagster.resources.gcs import GcsBlobStore
-from vidpipe_dagster.resources.storage import BlobStore, LocalBlobStore, ObjectAlreadyExists, ObjectMissing
+from vidpipe_dagster.resources.storage import (
+    BlobStore,
+    LocalBlobStore,
+    ObjectAlreadyExists,
+    ObjectMissing,
+    publish_file,
+    remember_origin,
+)
 
 # Over GCS's 8 MiB single-request limit, so the GCS store sends it as a resumable upload in chunks.
 LARGE = 9 * 1024 * 1024 + 123
@@ -101,3 +108,35 @@ def test_keys_that_are_not_clean_relative_paths_are_refused(store, key):
         store.put_bytes(key, b"x")
     with pytest.raises(ValueError, match="not a clean relative path"):
         store.get_bytes(key)
+
+
+def test_a_file_that_still_holds_a_stored_objects_bytes_is_stored_by_a_copy_and_a_changed_one_uploaded(store, tmp_path):
+    answer = store.put_file("paid-requests/ab/abc/charge-1/clip.mp4", write(tmp_path / "paid.mp4", 1000), "video/mp4")
+    kept = store.get_file(answer.key, tmp_path / "kept.mp4")
+    changed = store.get_file(answer.key, tmp_path / "changed.mp4")
+    for path in (kept, changed):
+        remember_origin(path, answer.key, answer.sha256)
+    changed.write_bytes(b"re-encoded")
+
+    copied = publish_file(store, "projects/p/clip/attempt-001.mp4", kept, "video/mp4")
+    uploaded = publish_file(store, "projects/p/clip/attempt-002.mp4", changed, "video/mp4")
+
+    assert (copied.copied_from, copied.sha256, copied.size) == (answer.key, answer.sha256, 1000)
+    assert store.get_bytes(copied.key) == kept.read_bytes()
+    assert uploaded.copied_from is None and store.get_bytes(uploaded.key) == b"re-encoded"
+    with pytest.raises(ObjectMissing):
+        store.copy("paid-requests/ab/abc/charge-9/clip.mp4", "projects/p/clip/attempt-003.mp4", answer.sha256)
+
+
+def test_a_local_copy_shares_the_stored_file_and_is_create_only(tmp_path):
+    # The GCS copy's create-only precondition is not enforced by the emulator (see test_gcs).
+    store = LocalBlobStore(tmp_path / "objects")
+    answer = store.put_file("paid-requests/ab/abc/charge-1/clip.mp4", write(tmp_path / "paid.mp4", 1000))
+    store.put_bytes("projects/p/clip/attempt-002.mp4", b"first writer")
+
+    copied = store.copy(answer.key, "projects/p/clip/attempt-001.mp4", answer.sha256)
+    with pytest.raises(ObjectAlreadyExists):
+        store.copy(answer.key, "projects/p/clip/attempt-002.mp4", answer.sha256)
+
+    assert os.path.samefile(store.root / answer.key, store.root / copied.key)  # no byte written again
+    assert store.get_bytes("projects/p/clip/attempt-002.mp4") == b"first writer"
