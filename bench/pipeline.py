@@ -8,7 +8,7 @@ Side by side, interleaved, in one run (this machine is noisy, so only ratios mea
                contact sheet. Its clips must be byte-identical to the pipeline's (checked).
   same work    the same loop, plus every measurement the pipeline makes: the judge of each keyframe,
                and of each clip the one decode that the judge, the quality bar, the `clip_quality`
-               check and the frame strip all read
+               check, the frame strip and the next scene's opening frame all read
 The pipeline's passes of PyAV over its clips are counted (a wrapper around `av.open`): full
 passes per clip made are its frame-statistics decodes.
   stitch       the concat-demuxer stitch of 20 clips of about 5 MB, against copying the same bytes
@@ -164,13 +164,15 @@ def measure_bare(workdir: str, calls: dict, same_work: bool) -> tuple[float, flo
     for subject in [*board.characters, *board.locations]:
         references[subject.id] = out / f"{subject.id}.png"
         images.reference_image(prompt=calls["sheets"][subject.id], subject=subject, storyboard=board, out=references[subject.id], size=sheet_size)
-    clips, previous_clip = [], None
+    clips, previous_clip, previous_last = [], None, None
     for scene, made in zip(board.scenes, calls["scenes"]):
         keyframes, prompts = made["keyframes"], made["keyframes"]["prompts"]
         size = (keyframes["width"], keyframes["height"])
         refs = [references[c] for c in scene.characters] + [references[scene.location]]
         start, end = out / f"{scene.key}-start.png", out / f"{scene.key}-end.png"
-        previous_end = extract_last_frame(previous_clip, out / f"{scene.key}-previous-end.png") if previous_clip else None
+        # The same work takes the previous clip's last frame from its one decode; the same output
+        # decodes the end of the clip for it.
+        previous_end = previous_last or (extract_last_frame(previous_clip, out / f"{scene.key}-previous-end.png") if previous_clip else None)
 
         def keyframe(prompt: str, previous: Path | None, drawn: Path) -> None:
             images.keyframe(prompt=prompt, storyboard=board, scene=scene, references=refs, previous_frame=previous, out=drawn, size=size)
@@ -190,12 +192,12 @@ def measure_bare(workdir: str, calls: dict, same_work: bool) -> tuple[float, flo
             # What the pipeline measures of a clip: one decode for the judge, the bar, the check
             # and the frame strip; the judge of a cut also sees the previous clip's last frame.
             continues_from = start if scene.opens_on_previous_frame else None
-            judged_against = continues_from or (extract_last_frame(previous_clip, out / f"{scene.key}-judge-previous.png") if previous_clip else None)
             statistics, decoded = measure_frames(clip, continues_from)
-            verdict = judge.judge(media=clip, scene=scene, storyboard=board, prompt=made["prompt"], previous_frame=judged_against, measures=statistics)
+            verdict = judge.judge(media=clip, scene=scene, storyboard=board, prompt=made["prompt"], previous_frame=continues_from or previous_end, measures=statistics)
             assess(verdict, thresholds, clip_measures(statistics, scene, size))
             probe(clip)
             write_png(frame_strip(decoded.thumbnails), out / f"{scene.key}-strip.png")
+            previous_last = write_png(decoded.last, out / f"{scene.key}-last.png")
         clips.append(clip)
         previous_clip = clip
     stitch(clips, out / "final.mp4", workdir=out)

@@ -17,6 +17,7 @@ from vidpipe_dagster.artifacts import PendingArtifact, commit_artifact, load_mat
 from vidpipe_dagster.assets.judging import (
     JudgedKeyframe,
     chart_metadata,
+    clip_last_frame,
     judge_keyframe,
     previous_last_frame,
     project_size,
@@ -27,7 +28,7 @@ from vidpipe_dagster.assets.continuity import continuity_after, continuity_befor
 from vidpipe_dagster.assets.common import TRANSIENT_RETRY, asset_step, fetch, image_markdown, in_project, lineage, scratch_step
 from vidpipe_dagster.domain import Brief, InvalidInput, ModelCall, Scene, StoredArtifact, Storyboard
 from vidpipe_dagster.log_context import get_logger
-from vidpipe_dagster.media.frames import extract_last_frame, frame_strip, write_png
+from vidpipe_dagster.media.frames import frame_strip, write_png
 from vidpipe_dagster.media.probe import probe
 from vidpipe_dagster.paid_path import paid_models
 from vidpipe_dagster.partitions import scene_partition_key, scenes_partitions
@@ -168,7 +169,7 @@ def scene_keyframes(
         calls = [changes_call]
         previous_end = None
         if previous_clip is not None:
-            previous_end = extract_last_frame(fetch(store, previous_clip, "clip.mp4", directory), directory / "previous-end.png")
+            previous_end = clip_last_frame(store, previous_clip, directory)
             used.append(previous_clip)
         start = directory / "start.png"
         prompts: dict[str, str] = {}
@@ -346,7 +347,8 @@ def scene_clip(
                 before_publish=lease.held.check,
                 pending=PendingArtifact(
                     workspace=directory,
-                    files={"clip.mp4": out},
+                    # The last frame, which the next scene opens on or is judged against, from the same pass.
+                    files={"clip.mp4": out, "last.png": write_png(decoded.last, out.parent / "last.png")},
                     data={
                         "scene": scene.key,
                         "prompt": prompt,

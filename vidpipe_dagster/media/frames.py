@@ -92,11 +92,12 @@ def ssim(a: Image.Image, b: Image.Image) -> float:
 class DecodedClip:
     """What one decoding pass over a clip yields, enough for every measure, judge and page that
     looks at it: each frame's mean luma and its change from the frame before (at a reduced size),
-    the first picture whole, and a small picture of every frame for a strip."""
+    the first and last pictures whole, and a small picture of every frame for a strip."""
 
     lumas: list[float]
     changes: list[float]
     first: Image.Image
+    last: Image.Image
     thumbnails: list[Image.Image]
 
 
@@ -106,6 +107,7 @@ def decode_clip(video: Path, thumbnail_height: int = STRIP_HEIGHT) -> DecodedCli
     changes: list[float] = []
     thumbnails: list[Image.Image] = []
     first: Image.Image | None = None
+    last = None
     previous: np.ndarray | None = None
     with open_video(video) as (container, stream):
         width = _STATS_WIDTH
@@ -120,9 +122,10 @@ def decode_clip(video: Path, thumbnail_height: int = STRIP_HEIGHT) -> DecodedCli
                 changes.append(float(np.abs(gray - previous).mean()))
             previous = gray
             thumbnails.append(frame.to_image(width=thumbnail_width, height=thumbnail_height))
+            last = frame
     if first is None:
         raise MediaError(f"{video} has no video frames")
-    return DecodedClip(lumas=lumas, changes=changes, first=first, thumbnails=thumbnails)
+    return DecodedClip(lumas=lumas, changes=changes, first=first, last=last.to_image(), thumbnails=thumbnails)
 
 
 @dataclass(frozen=True)

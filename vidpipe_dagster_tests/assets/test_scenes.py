@@ -11,6 +11,7 @@ from vidpipe_dagster.definitions import build_defs
 from vidpipe_dagster.intake import submit_brief
 from vidpipe_dagster.in_process import execute_partition
 from vidpipe_dagster.media.ffmpeg import render_clip
+from vidpipe_dagster.media.frames import extract_last_frame
 from vidpipe_dagster.quality import MEASURER_VERSION
 from vidpipe_dagster.resources.ledger import AttemptStatus
 
@@ -153,7 +154,7 @@ def test_the_cut_carries_a_chart_of_every_attempts_score(vidpipe_env, instance, 
     assert (46, 160, 67) in colours and (207, 34, 46) in colours  # a passed and a failed attempt
 
 
-def test_each_clip_is_decoded_once_and_the_check_reads_the_stored_measures(vidpipe_env, instance):
+def test_each_clip_is_decoded_once_and_the_check_reads_the_stored_measures(vidpipe_env, instance, tmp_path):
     defs, store = set_up_project(instance, "one-pass", scene_count=2)
     run_scene(defs, instance, "one-pass|001")
 
@@ -165,6 +166,11 @@ def test_each_clip_is_decoded_once_and_the_check_reads_the_stored_measures(vidpi
     assert statistics["frames"] == clip.facts["frame_count"]
     keyframes = load_materialized(instance, store, "scene_keyframes", "one-pass|002")
     assert keyframes.data["opening"] == "continuous"
+    # Scene 2 opens on the last frame scene 1's one decode stored: the very picture decoding its end gives.
+    first = load_materialized(instance, store, "scene_clip", "one-pass|001")
+    assert keyframes.objects["start.png"].sha256 == first.objects["last.png"].sha256
+    decoded_end = extract_last_frame(store.get_file(first.objects["clip.mp4"].key, tmp_path / "first.mp4"), tmp_path / "end.png")
+    assert decoded_end.read_bytes() == store.get_bytes(first.objects["last.png"].key)
     assert statistics["continuity_reference"] == keyframes.objects["start.png"].sha256
     assert round(statistics["continuity_ssim"], 4) == clip.facts["quality"]["continuity_ssim"] > 0.85
     # The judge graded what the one decode measured, and the check took no decode of its own.
