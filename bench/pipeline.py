@@ -2,11 +2,15 @@
 
 Side by side, interleaved, in one run (this machine is noisy, so only ratios mean much):
   pipeline     the whole project through Dagster in-process (ledger, IO manager, event log, storage)
-  same output  a plain loop calling the same model backends with the same arguments: references,
+  same output  a plain loop calling the same model backends with the arguments the pipeline used
+               (its prompts and seeds, read from the first round's manifests): references,
                keyframes, each clip (opening on the previous clip's last frame), the stitch, the
                contact sheet. Its clips must be byte-identical to the pipeline's (checked).
-  same work    the same loop, plus every measurement the pipeline makes of each clip: the judge,
-               the quality measures, and the `clip_quality` check's own measures
+  same work    the same loop, plus every measurement the pipeline makes: the judge of each keyframe,
+               and of each clip the one decode that the judge, the quality bar, the `clip_quality`
+               check, the frame strip and the next scene's opening frame all read
+The pipeline's passes of PyAV over its clips are counted (a wrapper around `av.open`): full
+passes per clip made are its frame-statistics decodes.
   stitch       the concat-demuxer stitch of 20 clips of about 5 MB, against copying the same bytes
 Each measurement runs in a fresh child process and reports that process's own peak RSS (VmHWM;
 ffmpeg's processes are not counted in it). Ratios are per round; min and median over the rounds.
@@ -43,8 +47,57 @@ def _peak_rss_mb() -> float:
     raise RuntimeError("/proc/self/status has no VmHWM line")
 
 
-def measure_pipeline(workdir: str) -> tuple[float, float, list[str]]:
-    """(seconds, peak RSS, the accepted clips' sha256 in scene order)."""
+class _CountedContainer:
+    """A PyAV input container that counts the frames decoded from it (the bench's only stand-in)."""
+
+    def __init__(self, container, tally: dict[str, int]):
+        self._container, self._tally, self._frames = container, tally, 0
+
+    def __getattr__(self, name):
+        return getattr(self._container, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        video = self._container.streams.video
+        total = video[0].frames if video else 0
+        if self._frames:
+            self._tally["full" if total and self._frames >= total else "partial"] += 1
+        return self._container.__exit__(*exc_info)
+
+    def decode(self, *args, **kwargs):
+        for frame in self._container.decode(*args, **kwargs):
+            self._frames += 1
+            yield frame
+
+
+def _is_clip(file) -> bool:
+    """A scene's clip: as made (clip.mp4) or fetched from storage (scene_clip-...-clip.mp4); not
+    the local video model's own intermediate render."""
+    name = Path(str(file)).name
+    return name == "clip.mp4" or (name.startswith("scene_clip-") and name.endswith("-clip.mp4"))
+
+
+def count_clip_decodes() -> dict[str, int]:
+    """From now on in this process, count the decoding passes over scene clips: 'full' ones
+    decode every frame, 'partial' ones a first or last frame."""
+    import av
+
+    tally = {"full": 0, "partial": 0}
+    opened = av.open
+
+    def counting_open(file, *args, **kwargs):
+        container = opened(file, *args, **kwargs)
+        return _CountedContainer(container, tally) if _is_clip(file) else container
+
+    av.open = counting_open
+    return tally
+
+
+def measure_pipeline(workdir: str) -> tuple[float, float, list[str], dict, dict[str, float]]:
+    """(seconds, peak RSS, the accepted clips' sha256 in scene order, the calls the bare loop
+    replays, decoding passes per clip made)."""
     os.environ.update(VIDPIPE_HOME=f"{workdir}/vidpipe", VIDPIPE_WORKSPACE_ROOT=f"{workdir}/ws")
     from dagster import instance_for_test
 
@@ -56,6 +109,7 @@ def measure_pipeline(workdir: str) -> tuple[float, float, list[str]]:
     from vidpipe_dagster.partitions import scene_partition_key
 
     project = "bench"
+    decodes = count_clip_decodes()
     os.makedirs(f"{workdir}/dagster", exist_ok=True)
     with instance_for_test(temp_dir=f"{workdir}/dagster") as instance:
         defs = build_defs()
@@ -64,56 +118,86 @@ def measure_pipeline(workdir: str) -> tuple[float, float, list[str]]:
         started = time.perf_counter()
         run_project(defs, instance, store, project)
         elapsed = time.perf_counter() - started
-        clips = [
-            load_materialized(instance, store, "scene_clip", str(scene_partition_key(project, scene_key(number))))
-            for number in range(1, SCENES + 1)
-        ]
-    return elapsed, _peak_rss_mb(), [clip.objects["clip.mp4"].sha256 for clip in clips]
+
+        def latest(asset: str, partition: str):
+            return load_materialized(instance, store, asset, partition)
+
+        partitions = [str(scene_partition_key(project, scene_key(number))) for number in range(1, SCENES + 1)]
+        clips = [latest("scene_clip", partition) for partition in partitions]
+        # What the bare loop calls the same backends with: the prompts and seeds the pipeline used.
+        calls = {
+            "storyboard": latest("storyboard", project).data,
+            "seed": latest("brief", project).data.get("seed", 0),
+            "sheets": {**latest("character_sheets", project).data["prompts"], **latest("location_sheets", project).data["prompts"]},
+            "scenes": [
+                {"keyframes": latest("scene_keyframes", partition).data, "prompt": clip.data["prompt"], "attempt": clip.attempt}
+                for partition, clip in zip(partitions, clips)
+            ],
+        }
+    made = sum(clip.attempt for clip in clips)  # one scene run each: attempts 1..n were all made then
+    per_clip = {kind: count / made for kind, count in decodes.items()}
+    return elapsed, _peak_rss_mb(), [clip.objects["clip.mp4"].sha256 for clip in clips], calls, per_clip
 
 
-def measure_bare(workdir: str, same_work: bool) -> tuple[float, float, list[str]]:
-    """The pipeline's media calls in a plain loop: (seconds, peak RSS, the clips' sha256 in order)."""
-    from vidpipe_dagster.domain import JudgeVerdict, ModelCall, parse_brief
+def measure_bare(workdir: str, calls: dict, same_work: bool) -> tuple[float, float, list[str]]:
+    """The pipeline's media calls in a plain loop, with the arguments the pipeline used:
+    (seconds, peak RSS, the clips' sha256 in order)."""
+    from vidpipe_dagster.assets.judging import thresholds_for
+    from vidpipe_dagster.domain import Storyboard, parse_brief
     from vidpipe_dagster.media.draw import contact_sheet
     from vidpipe_dagster.media.ffmpeg import stitch
-    from vidpipe_dagster.media.frames import extract_last_frame, first_frame
+    from vidpipe_dagster.media.frames import extract_last_frame, first_frame, frame_strip, write_png
     from vidpipe_dagster.media.probe import probe
-    from vidpipe_dagster.prompts import clip_prompt, keyframe_prompt
-    from vidpipe_dagster.quality import QualityThresholds, assess, measure_clip
-    from vidpipe_dagster.resources.models.local import LocalImageModel, LocalJudge, LocalTextModel, LocalVideoModel
+    from vidpipe_dagster.quality import assess, clip_measures, measure_frames
+    from vidpipe_dagster.resources.models.local import LocalImageModel, LocalJudge, LocalVideoModel
+    from vidpipe_dagster.resources.quality_policy import QualityConfig, QualityPolicy
     from vidpipe_dagster.resources.storage import file_sha256
     from vidpipe_dagster.timing import frame_size
 
     out = Path(workdir)
     images, video, judge = LocalImageModel(), LocalVideoModel(), LocalJudge()
+    board = Storyboard.model_validate(calls["storyboard"])
+    thresholds = thresholds_for(QualityPolicy(), parse_brief(_brief("bench")), QualityConfig())
     started = time.perf_counter()
-    brief = parse_brief(_brief("bench"))
-    board, _ = LocalTextModel().write_storyboard(brief, None)
-    size = frame_size(board.metadata.aspect_ratio)
+    sheet_size = frame_size(board.metadata.aspect_ratio)
     references = {}
     for subject in [*board.characters, *board.locations]:
         references[subject.id] = out / f"{subject.id}.png"
-        images.reference_image(subject=subject, storyboard=board, out=references[subject.id], size=size)
-    clips, previous_clip = [], None
-    for scene in board.scenes:
+        images.reference_image(prompt=calls["sheets"][subject.id], subject=subject, storyboard=board, out=references[subject.id], size=sheet_size)
+    clips, previous_clip, previous_last = [], None, None
+    for scene, made in zip(board.scenes, calls["scenes"]):
+        keyframes, prompts = made["keyframes"], made["keyframes"]["prompts"]
+        size = (keyframes["width"], keyframes["height"])
         refs = [references[c] for c in scene.characters] + [references[scene.location]]
         start, end = out / f"{scene.key}-start.png", out / f"{scene.key}-end.png"
-        if previous_clip is None:
-            images.keyframe(prompt=keyframe_prompt(scene, board, "start"), storyboard=board, scene=scene, references=refs, previous_frame=None, out=start, size=size)
+        # The same work takes the previous clip's last frame from its one decode; the same output
+        # decodes the end of the clip for it.
+        previous_end = previous_last or (extract_last_frame(previous_clip, out / f"{scene.key}-previous-end.png") if previous_clip else None)
+
+        def keyframe(prompt: str, previous: Path | None, drawn: Path) -> None:
+            images.keyframe(prompt=prompt, storyboard=board, scene=scene, references=refs, previous_frame=previous, out=drawn, size=size)
+            if same_work:
+                assess(judge.judge(media=drawn, scene=scene, storyboard=board, prompt=prompt, previous_frame=previous_end), thresholds)
+
+        if keyframes["opening"] == "continuous":
+            previous_end = previous_end.rename(start)
         else:
-            extract_last_frame(previous_clip, start)
-        images.keyframe(prompt=keyframe_prompt(scene, board, "end"), storyboard=board, scene=scene, references=refs, previous_frame=start, out=end, size=size)
-        clip = out / f"{scene.key}.mp4"
-        prompt = clip_prompt(scene, board)
-        video.clip(prompt=prompt, scene=scene, start_frame=start, end_frame=end, out=clip, size=size, seed=0)
+            keyframe(prompts["start"], previous_end, start)
+        keyframe(prompts["end"], start, end)
+        clip = out / scene.key / "clip.mp4"
+        clip.parent.mkdir()
+        video.clip(prompt=made["prompt"], scene=scene, start_frame=start, end_frame=end, out=clip, size=size,
+                   seed=calls["seed"] + scene.number * 100 + made["attempt"])
         if same_work:
-            continues_from = start if scene.number > 1 else None
-            verdict = judge.judge(clip=clip, scene=scene, storyboard=board, prompt=prompt)
-            assess(measure_clip(clip, scene, size, continues_from, verdict), QualityThresholds())
+            # What the pipeline measures of a clip: one decode for the judge, the bar, the check
+            # and the frame strip; the judge of a cut also sees the previous clip's last frame.
+            continues_from = start if scene.opens_on_previous_frame else None
+            statistics, decoded = measure_frames(clip, continues_from)
+            verdict = judge.judge(media=clip, scene=scene, storyboard=board, prompt=made["prompt"], previous_frame=continues_from or previous_end, measures=statistics)
+            assess(verdict, thresholds, clip_measures(statistics, scene, size))
             probe(clip)
-            # The clip_quality check measures the stored clip again.
-            recorded = JudgeVerdict(score=verdict.score, call=ModelCall(model="recorded", seconds=0))
-            assess(measure_clip(clip, scene, size, continues_from, recorded), QualityThresholds())
+            write_png(frame_strip(decoded.thumbnails), out / f"{scene.key}-strip.png")
+            previous_last = write_png(decoded.last, out / f"{scene.key}-last.png")
         clips.append(clip)
         previous_clip = clip
     stitch(clips, out / "final.mp4", workdir=out)
@@ -124,6 +208,7 @@ def measure_bare(workdir: str, same_work: bool) -> tuple[float, float, list[str]
         thumbnails.append((f"scene {scene.key}", thumbnail))
     contact_sheet(thumbnails, out / "contact_sheet.png")
     if same_work:
+        probe(clips[0])
         probe(out / "final.mp4")
     elapsed = time.perf_counter() - started
     return elapsed, _peak_rss_mb(), [file_sha256(clip)[1] for clip in clips]
@@ -181,8 +266,9 @@ def main() -> None:
         clip_mb = clip.stat().st_size / 1e6
         for round_number in range(args.repeat):
             pipeline.append(_in_scratch(measure_pipeline))
-            same_output.append(_in_scratch(measure_bare, False))
-            same_work.append(_in_scratch(measure_bare, True))
+            calls = pipeline[0][3]
+            same_output.append(_in_scratch(measure_bare, calls, False))
+            same_work.append(_in_scratch(measure_bare, calls, True))
             stitch_copy.append(_in_scratch(measure_stitch_vs_copy, str(clip)))
             print(f"round {round_number + 1}/{args.repeat}: pipeline {pipeline[-1][0]:.2f} s, "
                   f"same output {same_output[-1][0]:.2f} s, same work {same_work[-1][0]:.2f} s", flush=True)
@@ -204,6 +290,9 @@ def main() -> None:
     print(f"{'clips byte-identical (pipeline and both loops)':<52}{identical!s:>16}")
     print(f"{'ratio pipeline / bare-same-output':<52}{ratios(pipeline, same_output):>16}")
     print(f"{'ratio pipeline / bare-same-work':<52}{ratios(pipeline, same_work):>16}")
+    decodes = pipeline[0][4]
+    print(f"{'frame-statistics decodes per clip (full passes)':<52}{decodes['full']:>16.2f}")
+    print(f"{'first/last-frame decodes per clip (partial passes)':<52}{decodes['partial']:>16.2f}")
     stitched_ms = [row[0] * 1000 for row in stitch_copy]
     copied_ms = [row[1] * 1000 for row in stitch_copy]
     print(f"{f'stitch {STITCH_CLIPS} clips of {clip_mb:.1f} MB, concat -c copy (ms)':<52}{f'{min(stitched_ms):.0f} / {statistics.median(stitched_ms):.0f}':>16}")

@@ -585,3 +585,21 @@ class MediaFacts(BaseModel):
     audio_codec: str | None = None
     audio_channels: int | None = None
     audio_sample_rate: int | None = None
+
+
+class FrameStatistics(_Strict):
+    """What one decode of a clip measured, stored in its attempt's facts (`frame_statistics`) so
+    the judge and the `clip_quality` check read it instead of decoding the clip again."""
+
+    measurer_version: int = Field(ge=0, description="The measuring code that took these; older ones are measured again.")
+    decodes: int = Field(ge=1, description="Decoding passes over the clip it took to measure all of this.")
+    frames: int = Field(ge=1)
+    duration_s: float
+    width: int
+    height: int
+    mean_luma: float
+    black_ratio: float = Field(description="Frames darker than the black threshold.")
+    frozen_ratio: float = Field(description="Frame pairs changing less than the quality bar's frozen threshold.")
+    still_ratio: float = Field(description="Frame pairs changing less than the local judge's (looser) still threshold.")
+    continuity_ssim: float | None = Field(description="First frame against `continuity_reference`; None for a cut.")
+    continuity_reference: str | None = Field(description="sha256 of the frame the clip continues from.")

@@ -64,6 +64,9 @@ _MODEL_FIELDS = {"reference_image": "reference_model", "keyframe": "keyframe_mod
 # Resource settings that say how long to wait for an answer, not what to ask: not in the key.
 _WAITING_FIELDS = frozenset({"poll_interval_s", "operation_timeout_s"})
 OUTPUT_ARGUMENT = "out"
+# Arguments measured from an input file the key already covers: not in the key, so a new measurer
+# version never makes a stored answer look like a new request.
+_DERIVED_ARGUMENTS = frozenset({"measures"})
 
 
 @dataclass(frozen=True)
@@ -162,7 +165,7 @@ class PaidStep:
 
     def call(self, resource: Any, method: str, args: tuple, kwargs: dict[str, Any]) -> Any:
         bound = inspect.signature(PROTOCOL_METHODS[method]).bind(None, *args, **kwargs)
-        arguments = {name: value for name, value in bound.arguments.items() if name != "self"}
+        arguments = {name: value for name, value in bound.arguments.items() if name != "self" and name not in _DERIVED_ARGUMENTS}
         out = arguments.pop(OUTPUT_ARGUMENT, None)
         identity = call_identity(resource, method)
         described = canonical(arguments)

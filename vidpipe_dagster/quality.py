@@ -16,13 +16,18 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 from vidpipe_dagster.creative.rubric import Verdict
-from vidpipe_dagster.domain import InvalidInput, JudgeVerdict, QualityThresholds, Scene
-from vidpipe_dagster.media.frames import first_frame, frame_stats, ssim
+from vidpipe_dagster.domain import FrameStatistics, InvalidInput, JudgeVerdict, QualityThresholds, Scene
+from vidpipe_dagster.media.frames import DecodedClip, decode_clip, frame_stats, ssim
 from vidpipe_dagster.media.probe import probe
 
 # Mean absolute luma change between consecutive frames below which a frame counts as frozen.
 # Measured: a slow 8 s crossfade between two keyframes changes ~0.3 per frame; a still clip ~0.0.
 FROZEN_LUMA_DELTA = 0.1
+# The local judge's looser threshold: it grades any change under half a luma level as still.
+STILL_LUMA_DELTA = 0.5
+# Bumped whenever the measuring code changes what it measures: stored measures of an older
+# version are taken again (by the `clip_quality` check), never trusted.
+MEASURER_VERSION = 1
 
 ResultT = TypeVar("ResultT")
 
@@ -90,21 +95,56 @@ class QualityReport(BaseModel):
         return "; ".join(parts)
 
 
-def measure_clip(clip: Path, scene: Scene, expected_resolution: tuple[int, int], continues_from: Path | None) -> ClipMeasures:
+def measure_frames(clip: Path, continues_from: Path | None = None, reference: str | None = None) -> tuple[FrameStatistics, DecodedClip]:
+    """Everything measured of `clip` from one decode of it (and the decode, for its pictures):
+    continuity against `continues_from`, a frame whose sha256 is `reference`, when it continues one."""
     facts = probe(clip)
-    stats = frame_stats(clip, frozen_delta=FROZEN_LUMA_DELTA)
+    decoded = decode_clip(clip)
+    stats = frame_stats(decoded, frozen_delta=FROZEN_LUMA_DELTA)
     continuity = None
     if continues_from is not None:
         with Image.open(continues_from) as previous:
-            continuity = ssim(previous.convert("RGB"), first_frame(clip))
-    return ClipMeasures(
+            continuity = ssim(previous.convert("RGB"), decoded.first)
+    statistics = FrameStatistics(
+        measurer_version=MEASURER_VERSION,
+        decodes=1,
+        frames=stats.frames,
         duration_s=facts.duration_s,
-        expected_duration_s=scene.duration_s,
-        resolution=(facts.width, facts.height),
-        expected_resolution=expected_resolution,
+        width=facts.width,
+        height=facts.height,
+        mean_luma=stats.mean_luma,
         black_ratio=stats.black_frame_ratio,
         frozen_ratio=stats.frozen_frame_ratio,
+        still_ratio=frame_stats(decoded, frozen_delta=STILL_LUMA_DELTA).frozen_frame_ratio,
         continuity_ssim=continuity,
+        continuity_reference=reference if continues_from is not None else None,
+    )
+    return statistics, decoded
+
+
+def stored_statistics(facts: dict[str, Any], reference: str | None) -> tuple[FrameStatistics | None, str]:
+    """The frame statistics stored in an attempt's `facts` if they can stand for measuring the clip
+    now (same measurer version, continuity against the frame `reference`), and why not otherwise."""
+    stored = facts.get("frame_statistics")
+    if stored is None:
+        return None, "none stored"
+    statistics = FrameStatistics.model_validate(stored)
+    if statistics.measurer_version != MEASURER_VERSION:
+        return None, f"stored by measurer v{statistics.measurer_version}, now v{MEASURER_VERSION}"
+    if statistics.continuity_reference != reference:
+        return None, "stored against another start frame"
+    return statistics, f"stored (measurer v{MEASURER_VERSION})"
+
+
+def clip_measures(statistics: FrameStatistics, scene: Scene, expected_resolution: tuple[int, int]) -> ClipMeasures:
+    return ClipMeasures(
+        duration_s=statistics.duration_s,
+        expected_duration_s=scene.duration_s,
+        resolution=(statistics.width, statistics.height),
+        expected_resolution=expected_resolution,
+        black_ratio=statistics.black_ratio,
+        frozen_ratio=statistics.frozen_ratio,
+        continuity_ssim=statistics.continuity_ssim,
     )
 
 

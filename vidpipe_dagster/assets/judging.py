@@ -50,8 +50,15 @@ def previous_last_frame(store: BlobStore, keyframes: StoredArtifact, previous: i
     attempt = keyframes.upstream.get(upstream_label("scene_clip", partition))
     if attempt is None:
         return None
-    clip = read_manifest(store, "scene_clip", partition, attempt)
-    return extract_last_frame(fetch(store, clip, "clip.mp4", directory), directory / "previous-end.png")
+    return clip_last_frame(store, read_manifest(store, "scene_clip", partition, attempt), directory)
+
+
+def clip_last_frame(store: BlobStore, clip: StoredArtifact, directory: Path) -> Path:
+    """The last frame of a stored clip as a PNG: the one its attempt stored (taken in the pass that
+    measured it), or, for a clip stored without one, decoded from the clip now."""
+    if "last.png" in clip.objects:
+        return fetch(store, clip, "last.png", directory)
+    return extract_last_frame(fetch(store, clip, "clip.mp4", directory), directory / f"{clip.asset}-a{clip.attempt}-last.png")
 
 
 def rewriter(text_model: TextModel, calls: list[ModelCall]) -> Callable[[str, QualityReport], str]:

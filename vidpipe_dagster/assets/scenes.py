@@ -8,7 +8,7 @@ message saying what to materialize first.
 """
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from dagster import AssetExecutionContext, Config, MetadataValue, ResourceParam, asset
 from pydantic import Field
@@ -17,6 +17,7 @@ from vidpipe_dagster.artifacts import PendingArtifact, commit_artifact, load_mat
 from vidpipe_dagster.assets.judging import (
     JudgedKeyframe,
     chart_metadata,
+    clip_last_frame,
     judge_keyframe,
     previous_last_frame,
     project_size,
@@ -27,13 +28,13 @@ from vidpipe_dagster.assets.continuity import continuity_after, continuity_befor
 from vidpipe_dagster.assets.common import TRANSIENT_RETRY, asset_step, fetch, image_markdown, in_project, lineage, scratch_step
 from vidpipe_dagster.domain import Brief, InvalidInput, ModelCall, Scene, StoredArtifact, Storyboard
 from vidpipe_dagster.log_context import get_logger
-from vidpipe_dagster.media.frames import extract_last_frame, frame_strip, write_png
+from vidpipe_dagster.media.frames import frame_strip, write_png
 from vidpipe_dagster.media.probe import probe
 from vidpipe_dagster.paid_path import paid_models
 from vidpipe_dagster.partitions import scene_partition_key, scenes_partitions
 from vidpipe_dagster.creative.compose import clip_prompt, keyframe_prompt
 from vidpipe_dagster.creative.versions import prompt_version
-from vidpipe_dagster.quality import BelowTheBar, QualityReport, assess, judged_attempts, measure_clip
+from vidpipe_dagster.quality import BelowTheBar, QualityReport, assess, clip_measures, judged_attempts, measure_frames
 from vidpipe_dagster.resources.controls import ProjectControls
 from vidpipe_dagster.resources.lease import ProjectLease
 from vidpipe_dagster.resources.ledger import AttemptLedger, AttemptStatus
@@ -43,6 +44,9 @@ from vidpipe_dagster.resources.quality_policy import QualityConfig, QualityPolic
 from vidpipe_dagster.resources.storage import BlobStore, BlobStoreResource, ObjectMissing
 from vidpipe_dagster.resources.workspace import WorkspaceResource
 from vidpipe_dagster.sequencing import previous_kept_scene
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = get_logger(__name__)
 
@@ -165,7 +169,7 @@ def scene_keyframes(
         calls = [changes_call]
         previous_end = None
         if previous_clip is not None:
-            previous_end = extract_last_frame(fetch(store, previous_clip, "clip.mp4", directory), directory / "previous-end.png")
+            previous_end = clip_last_frame(store, previous_clip, directory)
             used.append(previous_clip)
         start = directory / "start.png"
         prompts: dict[str, str] = {}
@@ -307,12 +311,13 @@ def scene_clip(
     stored_attempts: list[StoredArtifact] = []
     prompts: list[str] = []
     rewrites: list[ModelCall] = []
-    on_disk: dict[int, Path] = {}
+    pictures: dict[int, list[Image.Image]] = {}
     with scratch_step(context, workspace) as directory:
         start = fetch(store, scene_keyframes, "start.png", directory)
         end = fetch(store, scene_keyframes, "end.png", directory)
         # Pixel continuity is measured only where the shot goes on; a cut opens on a new frame.
         continues_from = start if scene.opens_on_previous_frame else None
+        reference = scene_keyframes.objects["start.png"].sha256 if continues_from else None
         # The judge sees the previous scene's last frame either way: a continuous scene opens on it.
         previous_frame = continues_from or previous_last_frame(store, scene_keyframes, record.after_scene, directory)
 
@@ -326,11 +331,14 @@ def scene_clip(
                 prompt=prompt, scene=scene, start_frame=start, end_frame=end, out=out, size=size,
                 seed=request.seed + scene.number * 100 + number, audio=with_audio,
             )
+            # One decode measures the clip for the judge, the quality bar, the check and the strip.
+            statistics, decoded = measure_frames(out, continues_from, reference)
             verdict = quality_judge.judge(
                 media=out, scene=scene, storyboard=board, prompt=prompt, previous_frame=previous_frame,
                 previous_description=previous_description, rules=[rule.text for rule in record.rules],
+                measures=statistics,
             )
-            report = assess(verdict, thresholds, measure_clip(out, scene, size, continues_from))
+            report = assess(verdict, thresholds, clip_measures(statistics, scene, size))
             facts = probe(out)
             previous_prompt = prompts[-1] if prompts else None
             prompts.append(prompt)
@@ -339,7 +347,8 @@ def scene_clip(
                 before_publish=lease.held.check,
                 pending=PendingArtifact(
                     workspace=directory,
-                    files={"clip.mp4": out},
+                    # The last frame, which the next scene opens on or is judged against, from the same pass.
+                    files={"clip.mp4": out, "last.png": write_png(decoded.last, out.parent / "last.png")},
                     data={
                         "scene": scene.key,
                         "prompt": prompt,
@@ -358,6 +367,7 @@ def scene_clip(
                         "prompt": prompt,
                         "previous_prompt": previous_prompt,
                         "quality": report.scores(),
+                        "frame_statistics": statistics.model_dump(mode="json"),
                         "problems": report.problems,
                         "model": call.model_dump(),
                         "judge": verdict.call.model_dump(),
@@ -369,7 +379,7 @@ def scene_clip(
                 ),
             )
             stored_attempts.append(stored)
-            on_disk[stored.attempt] = out
+            pictures[stored.attempt] = decoded.thumbnails
             if report.problems:
                 ledger.update("scene_clip", partition, stored.attempt, AttemptStatus.STORED, note="; ".join(report.problems))
             log.info("scene %s attempt %d: %s", scene.key, stored.attempt, report.why())
@@ -390,7 +400,7 @@ def scene_clip(
                 ledger.update("scene_clip", partition, stored.attempt, AttemptStatus.REJECTED)
         report = chosen.report
         flag = "passed" if report.passed else ("forced" if config.force else f"best of {len(tried)} attempts; below the quality bar ({report.verdict})")
-        strip = write_png(frame_strip(on_disk[chosen.result.attempt]), directory / "strip.png")
+        strip = write_png(frame_strip(pictures[chosen.result.attempt]), directory / "strip.png")
         context.add_output_metadata(
             {
                 "frame_strip": image_markdown([(f"accepted attempt {chosen.result.attempt}", strip)], width=960),

@@ -1,4 +1,5 @@
-"""Looking at decoded pictures: first and last frames, similarity, and whole-clip statistics."""
+"""Looking at decoded pictures: first and last frames, similarity, and one pass over a whole clip
+that every measure of it is computed from."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ _SSIM_C2 = (0.03 * 255) ** 2
 # Statistics are means over the picture, so a small gray copy answers them as well as the full
 # frame at a fraction of the conversion cost.
 _STATS_WIDTH = 96
+# Height of the pictures in a frame strip.
+STRIP_HEIGHT = 90
 
 
 def write_png(image: Image.Image, out: Path) -> Path:
@@ -86,6 +89,46 @@ def ssim(a: Image.Image, b: Image.Image) -> float:
 
 
 @dataclass(frozen=True)
+class DecodedClip:
+    """What one decoding pass over a clip yields, enough for every measure, judge and page that
+    looks at it: each frame's mean luma and its change from the frame before (at a reduced size),
+    the first and last pictures whole, and a small picture of every frame for a strip."""
+
+    lumas: list[float]
+    changes: list[float]
+    first: Image.Image
+    last: Image.Image
+    thumbnails: list[Image.Image]
+
+
+def decode_clip(video: Path, thumbnail_height: int = STRIP_HEIGHT) -> DecodedClip:
+    """Decode every frame of `video` once."""
+    lumas: list[float] = []
+    changes: list[float] = []
+    thumbnails: list[Image.Image] = []
+    first: Image.Image | None = None
+    last = None
+    previous: np.ndarray | None = None
+    with open_video(video) as (container, stream):
+        width = _STATS_WIDTH
+        height = max(1, round(width * stream.height / stream.width))
+        thumbnail_width = max(1, round(thumbnail_height * stream.width / stream.height))
+        for frame in container.decode(stream):
+            if first is None:
+                first = frame.to_image()
+            gray = frame.to_ndarray(format="gray", width=width, height=height).astype(np.float32)
+            lumas.append(float(gray.mean()))
+            if previous is not None:
+                changes.append(float(np.abs(gray - previous).mean()))
+            previous = gray
+            thumbnails.append(frame.to_image(width=thumbnail_width, height=thumbnail_height))
+            last = frame
+    if first is None:
+        raise MediaError(f"{video} has no video frames")
+    return DecodedClip(lumas=lumas, changes=changes, first=first, last=last.to_image(), thumbnails=thumbnails)
+
+
+@dataclass(frozen=True)
 class FrameStats:
     """How dark and how still a clip is.
 
@@ -100,40 +143,25 @@ class FrameStats:
     mean_luma: float
 
 
-def frame_stats(video: Path, black_luma: float = 16.0, frozen_delta: float = 0.5) -> FrameStats:
-    """Decode every frame of `video` (at a reduced size) and measure darkness and stillness."""
-    frames = black = frozen = 0
-    luma_total = 0.0
-    previous: np.ndarray | None = None
-    with open_video(video) as (container, stream):
-        width = _STATS_WIDTH
-        height = max(1, round(width * stream.height / stream.width))
-        for frame in container.decode(stream):
-            gray = frame.to_ndarray(format="gray", width=width, height=height).astype(np.float32)
-            luma = float(gray.mean())
-            luma_total += luma
-            black += luma < black_luma
-            if previous is not None and float(np.abs(gray - previous).mean()) < frozen_delta:
-                frozen += 1
-            previous = gray
-            frames += 1
-    if frames == 0:
-        raise MediaError(f"{video} has no video frames")
+def frame_stats(decoded: DecodedClip, black_luma: float = 16.0, frozen_delta: float = 0.5) -> FrameStats:
+    """Darkness and stillness of a decoded clip, under the given thresholds."""
+    frames = len(decoded.lumas)
+    black = sum(luma < black_luma for luma in decoded.lumas)
+    frozen = sum(change < frozen_delta for change in decoded.changes)
     return FrameStats(
         frames=frames,
         black_frame_ratio=black / frames,
-        frozen_frame_ratio=frozen / (frames - 1) if frames > 1 else 0.0,
-        mean_luma=luma_total / frames,
+        frozen_frame_ratio=frozen / len(decoded.changes) if decoded.changes else 0.0,
+        mean_luma=sum(decoded.lumas) / frames,
     )
 
 
-def frame_strip(video: Path, count: int = 6, height: int = 90) -> Image.Image:
-    """`count` frames spread evenly over the clip, side by side: what the clip does, at a glance."""
-    with open_video(video) as (container, stream):
-        frames = [frame.to_image() for frame in container.decode(stream)]
-    if not frames:
-        raise MediaError(f"{video} has no video frames")
-    picks = [frames[round(i * (len(frames) - 1) / max(1, count - 1))] for i in range(count)]
+def frame_strip(pictures: list[Image.Image], count: int = 6, height: int = STRIP_HEIGHT) -> Image.Image:
+    """`count` of `pictures` (a clip's frames) spread evenly over the clip, side by side: what the
+    clip does, at a glance."""
+    if not pictures:
+        raise MediaError("a frame strip needs at least one frame")
+    picks = [pictures[round(i * (len(pictures) - 1) / max(1, count - 1))] for i in range(count)]
     width = round(picks[0].width * height / picks[0].height)
     strip = Image.new("RGB", (width * count + 2 * (count - 1), height), "white")
     for index, picture in enumerate(picks):

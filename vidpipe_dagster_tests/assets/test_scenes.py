@@ -6,11 +6,13 @@ import pytest
 from dagster import AssetKey, ConfigurableResource
 from PIL import Image
 
-from vidpipe_dagster.artifacts import load_materialized, read_manifest
+from vidpipe_dagster.artifacts import PendingArtifact, commit_artifact, load_materialized, read_manifest
 from vidpipe_dagster.definitions import build_defs
 from vidpipe_dagster.intake import submit_brief
 from vidpipe_dagster.in_process import execute_partition
 from vidpipe_dagster.media.ffmpeg import render_clip
+from vidpipe_dagster.media.frames import extract_last_frame
+from vidpipe_dagster.quality import MEASURER_VERSION
 from vidpipe_dagster.resources.ledger import AttemptStatus
 
 
@@ -150,3 +152,61 @@ def test_the_cut_carries_a_chart_of_every_attempts_score(vidpipe_env, instance, 
         assert image.size == (720, 360)
         colours = {colour for _, colour in image.getcolors(maxcolors=100_000)}
     assert (46, 160, 67) in colours and (207, 34, 46) in colours  # a passed and a failed attempt
+
+
+def test_each_clip_is_decoded_once_and_the_check_reads_the_stored_measures(vidpipe_env, instance, tmp_path):
+    defs, store = set_up_project(instance, "one-pass", scene_count=2)
+    run_scene(defs, instance, "one-pass|001")
+
+    result = run_scene(defs, instance, "one-pass|002")
+
+    clip = load_materialized(instance, store, "scene_clip", "one-pass|002")
+    statistics = clip.facts["frame_statistics"]
+    assert statistics["measurer_version"] == MEASURER_VERSION and statistics["decodes"] == 1
+    assert statistics["frames"] == clip.facts["frame_count"]
+    keyframes = load_materialized(instance, store, "scene_keyframes", "one-pass|002")
+    assert keyframes.data["opening"] == "continuous"
+    # Scene 2 opens on the last frame scene 1's one decode stored: the very picture decoding its end gives.
+    first = load_materialized(instance, store, "scene_clip", "one-pass|001")
+    assert keyframes.objects["start.png"].sha256 == first.objects["last.png"].sha256
+    decoded_end = extract_last_frame(store.get_file(first.objects["clip.mp4"].key, tmp_path / "first.mp4"), tmp_path / "end.png")
+    assert decoded_end.read_bytes() == store.get_bytes(first.objects["last.png"].key)
+    assert statistics["continuity_reference"] == keyframes.objects["start.png"].sha256
+    assert round(statistics["continuity_ssim"], 4) == clip.facts["quality"]["continuity_ssim"] > 0.85
+    # The judge graded what the one decode measured, and the check took no decode of its own.
+    assert clip.facts["quality"]["black_ratio"] == round(statistics["black_ratio"], 4)
+    check = check_result(result)
+    assert check.metadata["measured"].value == f"stored (measurer v{MEASURER_VERSION})"
+    assert check.metadata["decodes"].value == 0
+
+
+@pytest.mark.parametrize(
+    ("stored", "why"),
+    [(None, "none stored"), ({"measurer_version": MEASURER_VERSION - 1}, f"stored by measurer v{MEASURER_VERSION - 1}")],
+)
+def test_the_check_measures_again_when_the_stored_measures_are_missing_or_older(vidpipe_env, instance, tmp_path, stored, why):
+    defs, store = set_up_project(instance, "re-measure")
+    first = check_result(run_scene(defs, instance, "re-measure|001"))
+    current = load_materialized(instance, store, "scene_clip", "re-measure|001")
+    # The same clip as an attempt stored before this measurer (no measures) or by an older one.
+    facts = {name: value for name, value in current.facts.items() if name != "frame_statistics"}
+    if stored is not None:
+        facts["frame_statistics"] = {**current.facts["frame_statistics"], **stored}
+    (tmp_path / "old").mkdir()
+    older = commit_artifact(
+        store=store, ledger=defs.resources["ledger"], asset="scene_clip", partition="re-measure|001", run_id=None,
+        pending=PendingArtifact(
+            workspace=tmp_path / "old", files={"clip.mp4": store.get_file(current.objects["clip.mp4"].key, tmp_path / "old" / "clip.mp4")},
+            data=current.data, facts=facts, upstream=current.upstream,
+        ),
+    )
+
+    again = check_result(run_scene(defs, instance, "re-measure|001", clip={"use_attempt": older.attempt}, only=["scene_clip"]))
+
+    assert again.metadata["attempt"].value == older.attempt
+    assert again.metadata["measured"].value == f"now ({why}{', now v' + str(MEASURER_VERSION) if stored else ''})"
+    assert again.metadata["decodes"].value == 1
+    assert (again.passed, again.metadata["score"].value, again.metadata["verdict"].value) == (
+        first.passed, first.metadata["score"].value, first.metadata["verdict"].value
+    )
+    assert again.metadata["measures"].value == first.metadata["measures"].value

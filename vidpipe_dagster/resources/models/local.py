@@ -23,6 +23,7 @@ from vidpipe_dagster.creative.rubric import Grade
 from vidpipe_dagster.domain import (
     Brief,
     Character,
+    FrameStatistics,
     JudgeIssue,
     JudgeVerdict,
     Continuity,
@@ -37,9 +38,8 @@ from vidpipe_dagster.domain import (
 from vidpipe_dagster.media.audio import phrase_boundaries, phrase_profiles
 from vidpipe_dagster.media.draw import draw_keyframe, draw_reference
 from vidpipe_dagster.media.ffmpeg import render_clip
-from vidpipe_dagster.media.frames import first_frame, frame_stats, ssim
-from vidpipe_dagster.media.probe import probe
 from vidpipe_dagster.media.variation import clip_variation, vary_clip
+from vidpipe_dagster.quality import measure_frames
 from vidpipe_dagster.timing import FPS, default_durations
 
 
@@ -157,7 +157,8 @@ def _grade(badness: float, minor: float, major: float, fail: float) -> Grade:
 class LocalJudge(ConfigurableResource):
     """Grades what can be measured: a clip's length, black and frozen frames and its continuity with
     the previous scene's last frame; a keyframe's exposure. What no measurement can see (acting,
-    likeness) passes. Suggests one rule, at scene 2, so rule learning runs end to end."""
+    likeness) passes. Suggests one rule, at scene 2, so rule learning runs end to end. A clip's
+    `measures`, when given, are read instead of decoding it again."""
 
     def judge(
         self,
@@ -169,6 +170,7 @@ class LocalJudge(ConfigurableResource):
         previous_frame: Path | None = None,
         previous_description: str | None = None,
         rules: list[str] | None = None,
+        measures: FrameStatistics | None = None,
     ) -> JudgeVerdict:
         started = time.perf_counter()
         media = Path(media)
@@ -179,15 +181,13 @@ class LocalJudge(ConfigurableResource):
             black = 1.0 if luma < 16 else 0.0
             timing_error, frozen, continuity = 0.0, 0.0, None
         else:
-            facts = probe(media)
-            stats = frame_stats(media)
-            black, frozen = stats.black_frame_ratio, stats.frozen_frame_ratio
-            timing_error = abs(facts.duration_s - scene.duration_s) / scene.duration_s
-            continuity = None
             # Only a continuous opening must match the previous frame; a cut shows a new angle.
-            if previous_frame is not None and scene.opens_on_previous_frame:
-                with Image.open(previous_frame) as previous:
-                    continuity = ssim(previous.convert("RGB"), first_frame(media))
+            continues = previous_frame is not None and scene.opens_on_previous_frame
+            if measures is None or (continues and measures.continuity_ssim is None):
+                measures, _ = measure_frames(media, previous_frame if continues else None)
+            black, frozen = measures.black_ratio, measures.still_ratio
+            timing_error = abs(measures.duration_s - scene.duration_s) / scene.duration_s
+            continuity = measures.continuity_ssim if continues else None
         technical = _grade(max(black, frozen), 0.05, 0.2, 0.5)
         narrative = _grade(max(black, timing_error), 0.05, 0.2, 0.5)
         continuity_grade = "PASS" if continuity is None else _grade(1 - continuity, 0.15, 0.4, 0.7)

@@ -14,6 +14,7 @@ from vidpipe_dagster.domain import (
     Brief,
     Character,
     Continuity,
+    FrameStatistics,
     JudgeIssue,
     JudgeVerdict,
     Location,
@@ -115,9 +116,11 @@ class QualityJudge(Protocol):
         previous_frame: Path | None = None,
         previous_description: str | None = None,
         rules: list[str] | None = None,
+        measures: FrameStatistics | None = None,
     ) -> JudgeVerdict:
         """Grade a clip (MP4) or a keyframe (an image) of `scene` on the rubric's five categories,
         with issues and their fixes. `previous_frame` and `previous_description` are the previous
         scene's last frame and description, so continuity can be judged; `rules` are the project's
-        generation rules in force."""
+        generation rules in force. `measures` are the clip's frame statistics, already taken (with
+        continuity against `previous_frame`), for a judge that grades from them."""
         ...

@@ -17,7 +17,7 @@ from google.genai import types
 from pydantic import BaseModel, Field, ValidationError
 
 from vidpipe_dagster.creative.rubric import CATEGORY_QUESTIONS, CATEGORY_WEIGHTS
-from vidpipe_dagster.domain import JudgeVerdict, ModelCall, Scene, Storyboard, describe_validation_error
+from vidpipe_dagster.domain import FrameStatistics, JudgeVerdict, ModelCall, Scene, Storyboard, describe_validation_error
 from vidpipe_dagster.resources.models.vertex_client import CallRecorder, VertexError, VertexResponseError, VertexSettings
 from vidpipe_dagster.resources.models.vertex_gemini_json import gemini_json
 from vidpipe_dagster.resources.models.vertex_helpers import OutputInvalid, parse_json_answer
@@ -198,7 +198,10 @@ class VertexJudge(ConfigurableResource):
         previous_frame: Path | None = None,
         previous_description: str | None = None,
         rules: list[str] | None = None,
+        measures: FrameStatistics | None = None,
     ) -> JudgeVerdict:
+        # Gemini watches the clip itself (inline, or frames sampled at full size from a large
+        # one), so the measured statistics add nothing to what it is sent.
         model = self.model
         recorder = CallRecorder(model)
         media = Path(media)

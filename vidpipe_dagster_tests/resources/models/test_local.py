@@ -1,13 +1,14 @@
-"""The local video model answers a new prompt or seed with a new clip, on the same keyframes."""
+"""The local video model answers a new prompt or seed with a new clip, on the same keyframes; the\nlocal judge grades what is measured."""
 
 import hashlib
 
 import numpy as np
 from PIL import Image
 
-from vidpipe_dagster.domain import Scene
-from vidpipe_dagster.media.frames import first_frame, frame_stats, last_frame, ssim
-from vidpipe_dagster.resources.models.local import LocalVideoModel
+from vidpipe_dagster.domain import Scene, parse_brief
+from vidpipe_dagster.media.frames import decode_clip, first_frame, frame_stats, last_frame, ssim
+from vidpipe_dagster.quality import measure_frames
+from vidpipe_dagster.resources.models.local import LocalJudge, LocalTextModel, LocalVideoModel
 
 SCENE = Scene(number=2, duration_s=4, description="the boat", shot_type="wide", camera_angle="eye level", camera_movement="pan", lighting="dusk", location="harbor")
 
@@ -30,4 +31,30 @@ def test_the_prompt_and_the_seed_change_the_clip_but_not_its_first_and_last_fram
     for path in clips.values():
         assert ssim(first_frame(path), Image.open(start)) >= 0.9
         assert ssim(last_frame(path), Image.open(end)) >= 0.9
-        assert frame_stats(path).frozen_frame_ratio == 0
+        assert frame_stats(decode_clip(path)).frozen_frame_ratio == 0
+
+
+
+def test_the_judge_grades_from_the_measures_it_is_given_and_takes_the_same_ones_itself(tmp_path):
+    black, bright = tmp_path / "black.png", tmp_path / "bright.png"
+    Image.new("RGB", (320, 180)).save(black)
+    Image.new("RGB", (320, 180), (200, 180, 160)).save(bright)
+    dark_clip, lit_clip = tmp_path / "dark.mp4", tmp_path / "lit.mp4"
+    LocalVideoModel().clip(prompt="night", scene=SCENE, start_frame=black, end_frame=black, out=dark_clip, size=(320, 180), seed=1)
+    LocalVideoModel().clip(prompt="day", scene=SCENE, start_frame=bright, end_frame=bright, out=lit_clip, size=(320, 180), seed=1)
+    board, _ = LocalTextModel().write_storyboard(parse_brief({"project_id": "boat", "prompt": "a paper boat", "scene_count": 2}))
+    judge = LocalJudge()
+
+    def graded(media, measures=None):
+        verdict = judge.judge(media=media, scene=SCENE, storyboard=board, prompt="p", previous_frame=bright, measures=measures)
+        return verdict.model_dump(exclude={"call"})
+
+    dark_measures, _ = measure_frames(dark_clip, bright)
+    lit_measures, _ = measure_frames(lit_clip, bright)
+    assert dark_measures.black_ratio == 1.0 and lit_measures.black_ratio == 0.0
+    # Handed the dark clip's measures, the judge grades those: it does not decode the clip again.
+    assert graded(lit_clip, dark_measures) == graded(dark_clip, dark_measures)
+    assert graded(lit_clip, dark_measures)["grades"]["technical_quality"] == "FAIL"
+    # Measuring for itself, it reaches the same verdicts as from the stored measures.
+    assert graded(dark_clip) == graded(dark_clip, dark_measures)
+    assert graded(lit_clip) == graded(lit_clip, lit_measures)
