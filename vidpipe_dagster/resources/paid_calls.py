@@ -22,15 +22,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
 from dagster import ConfigurableResource, Failure
 from pydantic import BaseModel, Field
 
 from vidpipe_dagster.domain import validate_project_id
 from vidpipe_dagster.pricing import MICROS_PER_USD, PricingTable, format_usd, load_pricing, to_usd
-from vidpipe_dagster.resources.database import METADATA, database_now, engine_for, upsert
+from vidpipe_dagster.resources.database import database_now, engine_for, upsert
 from vidpipe_dagster.resources.storage import BlobStore, BlobStoreResource
 
 
@@ -40,64 +42,6 @@ class ChargeStatus(StrEnum):
     RELEASED = "released"
     ABANDONED = "abandoned"
     REUSED = "reused"
-
-
-budgets = sa.Table(
-    "vidpipe_budgets",
-    METADATA,
-    sa.Column("project_id", sa.String(64), primary_key=True),
-    sa.Column("limit_micros", sa.BigInteger, nullable=True),
-    sa.Column("spent_micros", sa.BigInteger, nullable=False),
-    sa.Column("reserved_micros", sa.BigInteger, nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-def _call_columns() -> list[sa.Column]:
-    """Who paid for a call, and which call: the columns a charge and a stored answer share."""
-    return [
-        sa.Column("project_id", sa.String(64), nullable=False, index=True),
-        sa.Column("partition", sa.String(255), nullable=False),
-        sa.Column("asset", sa.String(255), nullable=False),
-        sa.Column("model", sa.String(255), nullable=False),
-        sa.Column("method", sa.String(64), nullable=False),
-        sa.Column("run_id", sa.String(64)),
-    ]
-
-
-charges = sa.Table(
-    "vidpipe_charges",
-    METADATA,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
-    sa.Column("request_key", sa.String(64), nullable=False, index=True),
-    *_call_columns(),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("estimate_micros", sa.BigInteger, nullable=False),
-    sa.Column("actual_micros", sa.BigInteger),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("settled_at", sa.DateTime(timezone=True)),
-)
-
-paid_requests = sa.Table(
-    "vidpipe_paid_requests",
-    METADATA,
-    sa.Column("request_key", sa.String(64), primary_key=True),
-    *_call_columns(),
-    sa.Column("result", sa.Text, nullable=False),
-    sa.Column("objects", sa.Text, nullable=False),
-    sa.Column("cost_micros", sa.BigInteger, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-paid_operations = sa.Table(
-    "vidpipe_paid_operations",
-    METADATA,
-    sa.Column("request_key", sa.String(64), primary_key=True),
-    sa.Column("operation", sa.Text, nullable=False),
-    sa.Column("charge_id", sa.BigInteger, nullable=False),
-    sa.Column("run_id", sa.String(64)),
-    # Seconds since the epoch by the database's clock, so every worker judges its age alike.
-    sa.Column("started_at", sa.Double, nullable=False),
-)
 
 
 class BudgetExceeded(Failure):
@@ -238,6 +182,8 @@ class PaidCalls(ConfigurableResource):
             self._ensure_budget(connection, project_id, limit)
 
     def set_budget(self, project_id: str, usd: float | None) -> BudgetState:
+        from vidpipe_dagster.resources.tables import budgets
+
         validate_project_id(project_id)
         limit = usd_to_micros(usd)
         with self._begin() as connection:
@@ -255,6 +201,8 @@ class PaidCalls(ConfigurableResource):
             return self._budget(connection, project_id)
 
     def _ensure_budget(self, connection: sa.Connection, project_id: str, limit: int | None) -> None:
+        from vidpipe_dagster.resources.tables import budgets
+
         connection.execute(
             upsert(connection.dialect.name)(budgets)
             .values(project_id=project_id, limit_micros=limit, spent_micros=0, reserved_micros=0, updated_at=datetime.now(UTC))
@@ -262,6 +210,10 @@ class PaidCalls(ConfigurableResource):
         )
 
     def _budget(self, connection: sa.Connection, project_id: str) -> BudgetState:
+        import sqlalchemy as sa
+
+        from vidpipe_dagster.resources.tables import budgets
+
         row = connection.execute(sa.select(budgets).where(budgets.c.project_id == project_id)).mappings().one()
         return BudgetState(**{key: row[key] for key in BudgetState.model_fields})
 
@@ -270,6 +222,10 @@ class PaidCalls(ConfigurableResource):
     def reserve(self, request: ChargeRequest, estimate_micros: int) -> int:
         """Reserve `estimate_micros` of the project's budget for one call; the charge id, or
         `BudgetExceeded` when the call would take spent + reserved past the limit."""
+        import sqlalchemy as sa
+
+        from vidpipe_dagster.resources.tables import budgets, charges
+
         now = datetime.now(UTC)
         take = (
             budgets.update()
@@ -307,6 +263,10 @@ class PaidCalls(ConfigurableResource):
     ) -> bool:
         """Move a reserved charge to its outcome and the budget with it; False when it was not
         reserved any more (closed by another path already)."""
+        import sqlalchemy as sa
+
+        from vidpipe_dagster.resources.tables import budgets, charges
+
         row = connection.execute(
             charges.update()
             .where(charges.c.id == charge_id, charges.c.status == ChargeStatus.RESERVED)
@@ -337,12 +297,16 @@ class PaidCalls(ConfigurableResource):
 
     def release(self, charge_id: int) -> None:
         """The call failed: its reservation goes back to the budget; nothing is spent."""
+        from vidpipe_dagster.resources.tables import paid_operations
+
         with self._begin() as connection:
             self._close_charge(connection, charge_id, ChargeStatus.RELEASED, 0)
             connection.execute(paid_operations.delete().where(paid_operations.c.charge_id == charge_id))
 
     def claim(self, charge_id: int, from_run: str | None, to_run: str | None) -> bool:
         """Take over a reserved charge left by a worker that died mid-call; of two takers, one wins."""
+        from vidpipe_dagster.resources.tables import charges
+
         with self._begin() as connection:
             claimed = connection.execute(
                 charges.update()
@@ -359,6 +323,10 @@ class PaidCalls(ConfigurableResource):
         """A charge of this project for this request still reserved with no operation on record:
         its worker died inside the call (or was stopped). The project lease lets one run at a
         time work on a project, so no live worker holds it. (id, run) of the oldest, or None."""
+        import sqlalchemy as sa
+
+        from vidpipe_dagster.resources.tables import charges, paid_operations
+
         with self.engine.connect() as connection:
             row = connection.execute(
                 sa.select(charges.c.id, charges.c.run_id)
@@ -376,6 +344,8 @@ class PaidCalls(ConfigurableResource):
     def complete(self, stored: StoredRequest, charge_id: int) -> None:
         """One transaction: keep the answer under its key (first answer wins), settle the charge
         at its actual cost, and forget the operation that produced it."""
+        from vidpipe_dagster.resources.tables import paid_operations, paid_requests
+
         with self._begin() as connection:
             connection.execute(
                 upsert(connection.dialect.name)(paid_requests)
@@ -390,6 +360,8 @@ class PaidCalls(ConfigurableResource):
             connection.execute(paid_operations.delete().where(paid_operations.c.request_key == stored.request_key))
 
     def record_reuse(self, request: ChargeRequest) -> None:
+        from vidpipe_dagster.resources.tables import charges
+
         now = datetime.now(UTC)
         with self._begin() as connection:
             connection.execute(
@@ -400,6 +372,10 @@ class PaidCalls(ConfigurableResource):
             )
 
     def stored_result(self, request_key: str) -> StoredRequest | None:
+        import sqlalchemy as sa
+
+        from vidpipe_dagster.resources.tables import paid_requests
+
         with self.engine.connect() as connection:
             row = connection.execute(
                 sa.select(paid_requests).where(paid_requests.c.request_key == request_key)
@@ -412,6 +388,8 @@ class PaidCalls(ConfigurableResource):
 
     def record_operation(self, request_key: str, operation: str, charge_id: int, run_id: str | None) -> None:
         """Written before polling starts; a restart with a sanitized prompt replaces it."""
+        from vidpipe_dagster.resources.tables import paid_operations
+
         with self._begin() as connection:
             insert = upsert(connection.dialect.name)(paid_operations)
             connection.execute(
@@ -426,6 +404,10 @@ class PaidCalls(ConfigurableResource):
             )
 
     def pending_operation(self, request_key: str) -> PendingOperation | None:
+        import sqlalchemy as sa
+
+        from vidpipe_dagster.resources.tables import charges, paid_operations
+
         with self._begin() as connection:
             # The run named is the charge's holder: whoever last took the operation over.
             row = connection.execute(
@@ -441,6 +423,8 @@ class PaidCalls(ConfigurableResource):
     def abandon(self, operation: PendingOperation) -> None:
         """An operation older than its timeout: not resumed, and counted as spent at its estimate
         (it may well have been billed)."""
+        from vidpipe_dagster.resources.tables import paid_operations
+
         with self._begin() as connection:
             self._close_charge(connection, operation.charge_id, ChargeStatus.ABANDONED, None)
             connection.execute(paid_operations.delete().where(paid_operations.c.request_key == operation.request_key))
@@ -448,6 +432,10 @@ class PaidCalls(ConfigurableResource):
     # -- reading ------------------------------------------------------------------------
 
     def totals(self, project_id: str) -> CostTotals:
+        import sqlalchemy as sa
+
+        from vidpipe_dagster.resources.tables import charges
+
         with self._begin() as connection:
             self._ensure_budget(connection, project_id, usd_to_micros(self.default_budget_usd))
             budget = self._budget(connection, project_id)
