@@ -12,12 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from PIL import Image
 from pydantic import BaseModel, Field
 
 from vidpipe_dagster.creative.rubric import Verdict
 from vidpipe_dagster.domain import InvalidInput, JudgeVerdict, QualityThresholds, Scene
-from vidpipe_dagster.media.frames import first_frame, frame_stats, ssim
 from vidpipe_dagster.media.probe import probe
 
 # Mean absolute luma change between consecutive frames below which a frame counts as frozen.
@@ -91,6 +89,10 @@ class QualityReport(BaseModel):
 
 
 def measure_clip(clip: Path, scene: Scene, expected_resolution: tuple[int, int], continues_from: Path | None) -> ClipMeasures:
+    from PIL import Image
+
+    from vidpipe_dagster.media.frames import first_frame, frame_stats, ssim
+
     facts = probe(clip)
     stats = frame_stats(clip, frozen_delta=FROZEN_LUMA_DELTA)
     continuity = None

@@ -17,7 +17,6 @@ from dagster import MetadataValue
 from vidpipe_dagster.artifacts import read_manifest, split_partition, upstream_label
 from vidpipe_dagster.assets.common import fetch
 from vidpipe_dagster.domain import RESOLUTION_SHORT_SIDE, Brief, ModelCall, QualityThresholds, Scene, StoredArtifact, Storyboard, scene_key
-from vidpipe_dagster.media.frames import extract_last_frame
 from vidpipe_dagster.partitions import scene_partition_key
 from vidpipe_dagster.log_context import get_logger
 from vidpipe_dagster.quality import QualityReport, Tried, assess, judged_attempts
@@ -43,6 +42,8 @@ def previous_last_frame(store: BlobStore, keyframes: StoredArtifact, previous: i
     """The last frame of the clip of scene `previous` (the one this scene follows), the very attempt
     `keyframes` were made after (from their lineage), for the judge to check continuity against;
     None when there is none (previous 0: the film's first kept scene)."""
+    from vidpipe_dagster.media.frames import extract_last_frame
+
     if not previous:
         return None
     project, _ = split_partition(keyframes.partition)
