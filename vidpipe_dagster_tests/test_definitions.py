@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import urllib.request
 
 import pytest
@@ -12,6 +15,17 @@ from vidpipe_dagster.definitions import build_defs
 from vidpipe_dagster_tests.webserver import dagster_webserver, embedded_dagster_home, graphql
 
 PIPELINE = ["brief", "storyboard", "character_sheets", "location_sheets", "scene_keyframes", "scene_clip", "preview_video", "final_video"]
+
+
+def test_loading_the_definitions_leaves_media_and_sql_libraries_for_the_steps_that_use_them(tmp_path):
+    """The code server, sensors and every run load the definitions; SQLAlchemy, numpy, Pillow and
+    PyAV add most of a second to that, so they load when a step measures, draws or queries."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("VIDPIPE_", "DAGSTER_HOME"))}
+    env["VIDPIPE_HOME"] = str(tmp_path)
+    load = "import json, sys\nimport vidpipe_dagster.definitions\nprint(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", load], env=env, capture_output=True, text=True, timeout=120, check=True)
+    loaded = {name.split(".")[0] for name in json.loads(result.stdout)}
+    assert {"sqlalchemy", "numpy", "PIL", "av"}.isdisjoint(loaded), sorted({"sqlalchemy", "numpy", "PIL", "av"} & loaded)
 
 
 def test_the_asset_graph_reads_like_the_pipeline(vidpipe_env):
