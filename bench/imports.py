@@ -1,14 +1,16 @@
 """How long loading vidpipe takes, against loading Dagster alone.
 
 Each measurement is a fresh Python process, timed from start to exit (interpreter start included,
-as a user or the code server pays it). The three are interleaved within each round, in a rotating
+as a user or the code server pays it). They are interleaved within each round, in a rotating
 order, so a busy moment on a shared machine hits them alike; ratios are per round, min and median
 over the rounds:
   dagster       `import dagster`
-  definitions   `import vidpipe_dagster.definitions` (what the code server loads)
+  definitions   `import vidpipe_dagster.definitions` (what the code server and every run load)
   help          `vidpipe --help`
+With `--before DIR` (an earlier checkout's package, e.g. `git archive <commit> vidpipe_dagster |
+tar -x -C DIR`), its definitions and help are measured in the same rounds.
 
-    python -m bench.imports [--rounds 9]      (from the repository root)
+    python -m bench.imports [--rounds 9] [--before DIR]      (from the repository root)
 """
 
 from __future__ import annotations
@@ -18,13 +20,17 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-COMMANDS = {
-    "dagster": [sys.executable, "-c", "import dagster"],
-    "definitions": [sys.executable, "-c", "import vidpipe_dagster.definitions"],
-    "help": [str(Path(sys.executable).with_name("vidpipe")), "--help"],
-}
+HELP = "from vidpipe_dagster.cli import main\nsys.exit(main(['--help']))"
+DEFINITIONS = "import vidpipe_dagster.definitions"
+
+
+def _python(statement: str, tree: str | None = None) -> list[str]:
+    prelude = "import sys\n"
+    if tree is not None:
+        # The editable install's finder would answer for vidpipe_dagster before sys.path does.
+        prelude += f"sys.meta_path[:] = [f for f in sys.meta_path if not f.__module__.startswith('__editable__')]\nsys.path.insert(0, {tree!r})\n"
+    return [sys.executable, "-c", prelude + statement]
 
 
 def _seconds(command: list[str]) -> float:
@@ -36,16 +42,20 @@ def _seconds(command: list[str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--before", metavar="DIR", help="a folder holding an earlier vidpipe_dagster package")
     args = parser.parse_args()
 
-    for command in COMMANDS.values():  # warm the file cache and the bytecode
+    commands = {"dagster": _python("import dagster"), "definitions": _python(DEFINITIONS), "help": _python(HELP)}
+    if args.before:
+        commands |= {"definitions before": _python(DEFINITIONS, args.before), "help before": _python(HELP, args.before)}
+    for command in commands.values():  # warm the file cache and the bytecode
         _seconds(command)
-    names = list(COMMANDS)
+    names = list(commands)
     times: dict[str, list[float]] = {name: [] for name in names}
     for round_index in range(args.rounds):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
-            times[name].append(_seconds(COMMANDS[name]))
+            times[name].append(_seconds(commands[name]))
         print(f"round {round_index + 1}: " + "  ".join(f"{name} {times[name][-1]:.3f} s" for name in names), flush=True)
 
     def summary(values: list[float], unit: str) -> str:
@@ -53,10 +63,10 @@ def main() -> None:
 
     print()
     for name in names:
-        print(f"{name:12} {summary(times[name], ' s')}")
-    for name in ("definitions", "help"):
+        print(f"{name:20} {summary(times[name], ' s')}")
+    for name in names[1:]:
         ratios = [mine / dagster for mine, dagster in zip(times[name], times["dagster"], strict=True)]
-        print(f"{name}/dagster per round: {summary(ratios, '×')}")
+        print(f"{name + ' / dagster':30} per round: {summary(ratios, '×')}")
 
 
 if __name__ == "__main__":
