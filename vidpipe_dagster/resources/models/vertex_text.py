@@ -38,7 +38,6 @@ from vidpipe_dagster.domain import (
     Storyboard,
     describe_validation_error,
 )
-from vidpipe_dagster.media.audio import wav_bytes
 from vidpipe_dagster.resources.models.vertex_client import CallRecorder, VertexResponseError, VertexSettings, gemini_text
 from vidpipe_dagster.resources.models.vertex_gemini_json import gemini_json
 from vidpipe_dagster.resources.models.vertex_helpers import PhrasesAnswer, mime_type_for, parse_phrases, phrases_prompt
@@ -209,6 +208,8 @@ class VertexTextModel(ConfigurableResource):
     def _audio_part(self, audio: Path, recorder: CallRecorder) -> types.Part:
         """The track as Gemini gets it: the file itself when Gemini reads its type and it fits
         inline, else a 16 kHz mono WAV copy; a track too long even then is refused."""
+        from vidpipe_dagster.media.audio import wav_bytes
+
         mime_type = mime_type_for(audio.name)
         if mime_type.startswith("audio/") and audio.stat().st_size <= self.max_inline_bytes:
             data = audio.read_bytes()
