@@ -15,14 +15,16 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pydantic
 from dagster import ConfigurableResource
-from google import genai
-from google.genai import errors as genai_errors
-from google.genai import types
 from pydantic import Field
+
+if TYPE_CHECKING:
+    from google import genai
+    from google.genai import errors as genai_errors
+    from google.genai import types
 
 from vidpipe_dagster.domain import ModelCall
 from vidpipe_dagster.log_context import get_logger
@@ -222,6 +224,9 @@ class VertexSettings(ConfigurableResource):
     @contextmanager
     def client(self, model: str) -> Iterator[genai.Client]:
         """A google-genai client in Vertex AI mode for one model-method call, closed afterwards."""
+        from google import genai
+        from google.genai import types
+
         http_options = types.HttpOptions(
             base_url=self.base_url or None,
             timeout=max(1, int(self.request_timeout_s * 1000)),  # milliseconds
@@ -281,6 +286,8 @@ class VertexSettings(ConfigurableResource):
 
         Every other failure becomes a `VertexError` naming the model and the problem.
         """
+        from google.genai import errors as genai_errors
+
         attempts = max(1, self.max_attempts)
         for attempt in range(1, attempts + 1):
             recorder.count("requests")

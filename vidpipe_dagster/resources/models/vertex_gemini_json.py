@@ -4,10 +4,11 @@ answer, one sanitized retry on a safety block. Shared by storyboards, phrases an
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from google import genai
-from google.genai import types
+if TYPE_CHECKING:
+    from google import genai
+    from google.genai import types
 
 from vidpipe_dagster.log_context import get_logger
 from vidpipe_dagster.resources.models.vertex_client import (
@@ -48,6 +49,8 @@ def gemini_json(
 ) -> T:
     """Ask Gemini for JSON in `schema`, parse it with `parse`; one corrective turn on invalid output,
     one sanitized retry on a safety block."""
+    from google.genai import types
+
     config = types.GenerateContentConfig(
         system_instruction=system,
         response_mime_type="application/json",

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dagster import ConfigurableResource
-from google import genai
-from google.genai import types
 from pydantic import Field
+
+if TYPE_CHECKING:
+    from google import genai
+    from google.genai import types
 
 from vidpipe_dagster.domain import Character, Location, ModelCall, Scene, Storyboard
 from vidpipe_dagster.resources.models.vertex_client import (
@@ -26,6 +29,8 @@ DEFAULT_NEGATIVE_PROMPT = "blurry, low quality, distorted faces, extra limbs, fl
 
 
 def image_part(path: Path) -> types.Part:
+    from google.genai import types
+
     return types.Part.from_bytes(data=Path(path).read_bytes(), mime_type=mime_type_for(Path(path).name))
 
 
@@ -71,6 +76,8 @@ class VertexImageModel(ConfigurableResource):
         out: Path,
         size: tuple[int, int],
     ) -> ModelCall:
+        from google.genai import types
+
         model = self.keyframe_model
         if model.startswith("imagen"):
             raise VertexError(
@@ -106,6 +113,8 @@ class VertexImageModel(ConfigurableResource):
     def _imagen(
         self, client: genai.Client, recorder: CallRecorder, *, model: str, what: str, prompt: str, size: tuple[int, int]
     ) -> bytes:
+        from google.genai import types
+
         config = types.GenerateImagesConfig(
             number_of_images=1,
             aspect_ratio=nearest_aspect_ratio(size),
@@ -139,6 +148,8 @@ class VertexImageModel(ConfigurableResource):
         images: list[types.Part],
         size: tuple[int, int],
     ) -> bytes:
+        from google.genai import types
+
         config = types.GenerateContentConfig(
             response_modalities=["TEXT", "IMAGE"],
             image_config=types.ImageConfig(aspect_ratio=nearest_aspect_ratio(size)),

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import ConfigurableResource
-from google.genai import types
 from pydantic import BaseModel, Field, ValidationError
+
+if TYPE_CHECKING:
+    from google.genai import types
 
 from vidpipe_dagster.creative.rubric import CATEGORY_QUESTIONS, CATEGORY_WEIGHTS
 from vidpipe_dagster.domain import JudgeVerdict, ModelCall, Scene, Storyboard, describe_validation_error
@@ -229,6 +231,8 @@ class VertexJudge(ConfigurableResource):
         return verdict.model_copy(update={"call": recorder.model_call()})
 
     def _media(self, clip: Path, recorder: CallRecorder) -> tuple[list[types.Part], str]:
+        from google.genai import types
+
         if clip.suffix.lower() in _IMAGE_SUFFIXES:
             recorder.count("input_images")
             return [image_part(clip)], "the keyframe (the last image attached)"

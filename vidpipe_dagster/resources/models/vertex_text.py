@@ -4,10 +4,13 @@ phrases and prompt rewrites, from Gemini on Vertex AI."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dagster import ConfigurableResource
-from google.genai import types
 from pydantic import Field, ValidationError
+
+if TYPE_CHECKING:
+    from google.genai import types
 
 from vidpipe_dagster.creative.correction import apply_fixes, fixes_for, keeps_original
 from vidpipe_dagster.creative.storyboard import (
@@ -179,6 +182,8 @@ class VertexTextModel(ConfigurableResource):
     def rewrite_prompt(self, *, prompt: str, issues: list[JudgeIssue], problems: list[str]) -> tuple[str, ModelCall]:
         """Gemini rewrites the prompt with the fixes applied; a rewrite that drops part of the
         prompt gives way to the deterministic one (`creative.correction.apply_fixes`)."""
+        from google.genai import types
+
         model = self.model
         recorder = CallRecorder(model)
         what = "rewrite the prompt with the judge's fixes"
@@ -208,6 +213,8 @@ class VertexTextModel(ConfigurableResource):
     def _audio_part(self, audio: Path, recorder: CallRecorder) -> types.Part:
         """The track as Gemini gets it: the file itself when Gemini reads its type and it fits
         inline, else a 16 kHz mono WAV copy; a track too long even then is refused."""
+        from google.genai import types
+
         from vidpipe_dagster.media.audio import wav_bytes
 
         mime_type = mime_type_for(audio.name)

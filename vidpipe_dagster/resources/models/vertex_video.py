@@ -7,12 +7,14 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import ConfigurableResource
-from google import genai
-from google.genai import types
 from pydantic import Field
+
+if TYPE_CHECKING:
+    from google import genai
+    from google.genai import types
 
 from vidpipe_dagster.domain import ModelCall, Scene
 from vidpipe_dagster.log_context import get_logger
@@ -76,6 +78,8 @@ class VertexVideoModel(ConfigurableResource):
         seed: int,
         audio: bool = False,
     ) -> ModelCall:
+        from google.genai import types
+
         model = self.model
         recorder = CallRecorder(model)
         duration = snap_duration(scene.duration_s)
