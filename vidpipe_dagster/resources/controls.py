@@ -19,6 +19,7 @@ from pydantic import Field
 from vidpipe_dagster.domain import scene_number, validate_project_id
 from vidpipe_dagster.resources.database import engine_for, upsert
 
+
 @dataclass(frozen=True)
 class Attention:
     run_id: str

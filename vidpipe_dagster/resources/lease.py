@@ -25,9 +25,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import sqlalchemy as sa
-
 from dagster import ConfigurableResource, DagsterInstance, Failure, InitResourceContext
 from pydantic import Field, PrivateAttr
 
@@ -35,7 +32,11 @@ from vidpipe_dagster.log_context import get_logger, project_context
 from vidpipe_dagster.partitions import PROJECT_TAG, project_of_run
 from vidpipe_dagster.resources.database import database_now, engine_for, upsert
 
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
 log = get_logger(__name__)
+
 
 class LeaseUnavailable(RuntimeError):
     pass

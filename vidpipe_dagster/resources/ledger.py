@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    import sqlalchemy as sa
-
 from dagster import ConfigurableResource
 from pydantic import BaseModel, Field
 
 from vidpipe_dagster.resources.database import engine_for, upsert
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 
 class AttemptStatus(StrEnum):

@@ -24,9 +24,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    import sqlalchemy as sa
-
 from dagster import ConfigurableResource, Failure
 from pydantic import BaseModel, Field
 
@@ -34,6 +31,9 @@ from vidpipe_dagster.domain import validate_project_id
 from vidpipe_dagster.pricing import MICROS_PER_USD, PricingTable, format_usd, load_pricing, to_usd
 from vidpipe_dagster.resources.database import database_now, engine_for, upsert
 from vidpipe_dagster.resources.storage import BlobStore, BlobStoreResource
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 
 class ChargeStatus(StrEnum):

@@ -21,11 +21,6 @@ import pydantic
 from dagster import ConfigurableResource
 from pydantic import Field
 
-if TYPE_CHECKING:
-    from google import genai
-    from google.genai import errors as genai_errors
-    from google.genai import types
-
 from vidpipe_dagster.domain import ModelCall
 from vidpipe_dagster.log_context import get_logger
 from vidpipe_dagster.resources.models.protocols import ModelRefusal
@@ -36,6 +31,11 @@ from vidpipe_dagster.resources.models.vertex_helpers import (
     retry_delay_from_details,
     sanitize_prompt,
 )
+
+if TYPE_CHECKING:
+    from google import genai
+    from google.genai import errors as genai_errors
+    from google.genai import types
 
 logger = get_logger("vertex")
 

@@ -6,10 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-if TYPE_CHECKING:
-    from google import genai
-    from google.genai import types
-
 from vidpipe_dagster.log_context import get_logger
 from vidpipe_dagster.resources.models.vertex_client import (
     CallRecorder,
@@ -18,6 +14,10 @@ from vidpipe_dagster.resources.models.vertex_client import (
     gemini_text,
 )
 from vidpipe_dagster.resources.models.vertex_helpers import OutputInvalid
+
+if TYPE_CHECKING:
+    from google import genai
+    from google.genai import types
 
 logger = get_logger("vertex")
 

@@ -8,10 +8,6 @@ from typing import TYPE_CHECKING
 from dagster import ConfigurableResource
 from pydantic import Field
 
-if TYPE_CHECKING:
-    from google import genai
-    from google.genai import types
-
 from vidpipe_dagster.domain import Character, Location, ModelCall, Scene, Storyboard
 from vidpipe_dagster.resources.models.vertex_client import (
     CallRecorder,
@@ -22,6 +18,10 @@ from vidpipe_dagster.resources.models.vertex_client import (
     imagen_image,
 )
 from vidpipe_dagster.resources.models.vertex_helpers import fit_png, mime_type_for, nearest_aspect_ratio
+
+if TYPE_CHECKING:
+    from google import genai
+    from google.genai import types
 
 DEFAULT_REFERENCE_MODEL = "gemini-2.5-flash-image"
 DEFAULT_KEYFRAME_MODEL = "gemini-2.5-flash-image"

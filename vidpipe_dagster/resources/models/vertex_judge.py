@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 from dagster import ConfigurableResource
 from pydantic import BaseModel, Field, ValidationError
 
-if TYPE_CHECKING:
-    from google.genai import types
-
 from vidpipe_dagster.creative.rubric import CATEGORY_QUESTIONS, CATEGORY_WEIGHTS
 from vidpipe_dagster.domain import JudgeVerdict, ModelCall, Scene, Storyboard, describe_validation_error
 from vidpipe_dagster.resources.models.vertex_client import CallRecorder, VertexError, VertexResponseError, VertexSettings
 from vidpipe_dagster.resources.models.vertex_gemini_json import gemini_json
 from vidpipe_dagster.resources.models.vertex_helpers import OutputInvalid, parse_json_answer
 from vidpipe_dagster.resources.models.vertex_image import image_part
+
+if TYPE_CHECKING:
+    from google.genai import types
 
 DEFAULT_JUDGE_MODEL = "gemini-2.5-flash"
 

@@ -9,9 +9,6 @@ from typing import TYPE_CHECKING
 from dagster import ConfigurableResource
 from pydantic import Field, ValidationError
 
-if TYPE_CHECKING:
-    from google.genai import types
-
 from vidpipe_dagster.creative.correction import apply_fixes, fixes_for, keeps_original
 from vidpipe_dagster.creative.storyboard import (
     DIRECTOR_SYSTEM,
@@ -45,6 +42,9 @@ from vidpipe_dagster.resources.models.vertex_client import CallRecorder, VertexR
 from vidpipe_dagster.resources.models.vertex_gemini_json import gemini_json
 from vidpipe_dagster.resources.models.vertex_helpers import PhrasesAnswer, mime_type_for, parse_phrases, phrases_prompt
 from vidpipe_dagster.timing import default_durations
+
+if TYPE_CHECKING:
+    from google.genai import types
 
 DEFAULT_TEXT_MODEL = "gemini-2.5-pro"
 

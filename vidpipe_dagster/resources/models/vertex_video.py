@@ -12,10 +12,6 @@ from typing import TYPE_CHECKING, Any
 from dagster import ConfigurableResource
 from pydantic import Field
 
-if TYPE_CHECKING:
-    from google import genai
-    from google.genai import types
-
 from vidpipe_dagster.domain import ModelCall, Scene
 from vidpipe_dagster.log_context import get_logger
 from vidpipe_dagster.media.conform import StitchFormat, conform_clip
@@ -32,6 +28,10 @@ from vidpipe_dagster.resources.models.vertex_client import (
 from vidpipe_dagster.resources.models.vertex_helpers import mime_type_for, snap_duration, video_aspect_ratio
 from vidpipe_dagster.resources.models.vertex_image import DEFAULT_NEGATIVE_PROMPT
 from vidpipe_dagster.timing import FPS
+
+if TYPE_CHECKING:
+    from google import genai
+    from google.genai import types
 
 logger = get_logger("vertex")
 
