@@ -1,9 +1,10 @@
 """How long loading vidpipe takes, against loading Dagster alone.
 
 Each measurement is a fresh Python process, timed from start to exit (interpreter start included,
-as a user or the code server pays it). They are interleaved within each round, in a rotating
-order, so a busy moment on a shared machine hits them alike; ratios are per round, min and median
-over the rounds:
+as a user or the code server pays it): its wall time, and its own CPU time (user + system, from
+wait4), which a busy machine disturbs far less. They are interleaved within each round, in a
+rotating order, so a busy moment on a shared machine hits them alike; ratios are per round, min
+and median over the rounds:
   dagster       `import dagster`
   definitions   `import vidpipe_dagster.definitions` (what the code server and every run load)
   help          `vidpipe --help`
@@ -16,8 +17,8 @@ tar -x -C DIR`), its definitions and help are measured in the same rounds.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
-import subprocess
 import sys
 import time
 
@@ -33,10 +34,15 @@ def _python(statement: str, tree: str | None = None) -> list[str]:
     return [sys.executable, "-c", prelude + statement]
 
 
-def _seconds(command: list[str]) -> float:
+def _seconds(command: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds of one process running `command`."""
     started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    pid = os.posix_spawn(command[0], command, os.environ, file_actions=[(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)])
+    _, status, usage = os.wait4(pid, 0)
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{command} failed")
+    return wall, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -52,10 +58,13 @@ def main() -> None:
         _seconds(command)
     names = list(commands)
     times: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     for round_index in range(args.rounds):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
-            times[name].append(_seconds(commands[name]))
+            wall, used = _seconds(commands[name])
+            times[name].append(wall)
+            cpu[name].append(used)
         print(f"round {round_index + 1}: " + "  ".join(f"{name} {times[name][-1]:.3f} s" for name in names), flush=True)
 
     def summary(values: list[float], unit: str) -> str:
@@ -63,10 +72,11 @@ def main() -> None:
 
     print()
     for name in names:
-        print(f"{name:20} {summary(times[name], ' s')}")
+        print(f"{name:20} wall {summary(times[name], ' s')}   cpu {summary(cpu[name], ' s')}")
     for name in names[1:]:
-        ratios = [mine / dagster for mine, dagster in zip(times[name], times["dagster"], strict=True)]
-        print(f"{name + ' / dagster':30} per round: {summary(ratios, '×')}")
+        for kind, seconds in (("wall", times), ("cpu", cpu)):
+            ratios = [mine / dagster for mine, dagster in zip(seconds[name], seconds["dagster"], strict=True)]
+            print(f"{name + ' / dagster':30} {kind:4} per round: {summary(ratios, '×')}")
 
 
 if __name__ == "__main__":
