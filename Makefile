@@ -32,6 +32,7 @@ bench: install-test
 	$(BIN)/python -m bench.concurrency
 	$(BIN)/python -m bench.prompts
 	$(BIN)/python -m bench.costs
+	$(BIN)/python -m bench.imports
 
 clean:
 	rm -rf .vidpipe out

@@ -38,7 +38,8 @@ def partition(size: int) -> str:
 def seed_ledger(database_url: str, size: int) -> None:
     """`size` attempts of one scene, as the ledger holds them after that many generations."""
     from vidpipe_dagster.resources.database import engine_for
-    from vidpipe_dagster.resources.ledger import AttemptStatus, attempt_counters, attempt_log
+    from vidpipe_dagster.resources.ledger import AttemptStatus
+    from vidpipe_dagster.resources.tables import attempt_counters, attempt_log
 
     now = datetime.now(UTC)
     rows = [

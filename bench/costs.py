@@ -36,7 +36,7 @@ def key(number: int, salt: str = "") -> str:
 
 def seed_answers(database_url: str, count: int) -> None:
     from vidpipe_dagster.resources.database import engine_for
-    from vidpipe_dagster.resources.paid_calls import paid_requests
+    from vidpipe_dagster.resources.tables import paid_requests
 
     now = datetime.now(UTC)
     with engine_for(database_url).begin() as connection:

@@ -12,11 +12,7 @@ from importlib import metadata as package_metadata
 from importlib import resources as package_files
 from pathlib import Path
 
-from dagster_graphql import DagsterGraphQLClientError
-
 from vidpipe_dagster.domain import InvalidInput, scene_key, validate_project_id
-from vidpipe_dagster.garbage import GC_GRACE_SECONDS, collect_garbage
-from vidpipe_dagster.resources import locate_home, resource_from_environment, vidpipe_home
 
 SAMPLE_BRIEF = "lighthouse.json"
 
@@ -24,6 +20,8 @@ SAMPLE_BRIEF = "lighthouse.json"
 def prepare_dagster_home() -> Path:
     """Use DAGSTER_HOME when the user set one; otherwise vidpipe's embedded instance under
     VIDPIPE_HOME, whose dagster.yaml vidpipe owns and refreshes."""
+    from vidpipe_dagster.resources import vidpipe_home
+
     if os.environ.get("DAGSTER_HOME"):
         return Path(os.environ["DAGSTER_HOME"])
     from vidpipe_dagster.embedded_instance import write_embedded_dagster_yaml
@@ -43,6 +41,7 @@ def _demo(args: argparse.Namespace) -> int:
     from vidpipe_dagster.definitions import defs
     from vidpipe_dagster.in_process import run_project
     from vidpipe_dagster.intake import decode_brief, submit_brief
+    from vidpipe_dagster.resources import resource_from_environment
 
     prepare_dagster_home()
     if args.brief:
@@ -105,6 +104,7 @@ def _pools(args: argparse.Namespace) -> int:
 
 def _submit(args: argparse.Namespace) -> int:
     from vidpipe_dagster.intake import deliver_brief
+    from vidpipe_dagster.resources import resource_from_environment
 
     inbox = resource_from_environment("inbox")
     brief, where = deliver_brief(Path(args.brief), inbox.open(), inbox.limits())
@@ -115,9 +115,13 @@ def _submit(args: argparse.Namespace) -> int:
 def _gc(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
+    from vidpipe_dagster.garbage import GC_GRACE_SECONDS, collect_garbage
+    from vidpipe_dagster.resources import resource_from_environment
+
     prepare_dagster_home()
     with DagsterInstance.get() as instance:
-        report = collect_garbage(instance, resource_from_environment("ledger"), resource_from_environment("blob_store").open(), args.grace_seconds)
+        grace_seconds = GC_GRACE_SECONDS if args.grace_seconds is None else args.grace_seconds
+        report = collect_garbage(instance, resource_from_environment("ledger"), resource_from_environment("blob_store").open(), grace_seconds)
     print("\n".join(report.lines()))
     return 0
 
@@ -125,6 +129,7 @@ def _gc(args: argparse.Namespace) -> int:
 def _existing_project(project: str):
     """The project's blob store, once the project is known to exist; nothing is created on the way."""
     from vidpipe_dagster.intake import brief_key
+    from vidpipe_dagster.resources import locate_home, resource_from_environment
     from vidpipe_dagster.resources.storage import ObjectMissing
 
     validate_project_id(project)
@@ -152,6 +157,7 @@ def _storyboard(store, ledger, project: str):
 def _status(args: argparse.Namespace) -> int:
     from vidpipe_dagster.artifacts import read_manifest
     from vidpipe_dagster.remote import Remote
+    from vidpipe_dagster.resources import locate_home, resource_from_environment
     from vidpipe_dagster.resources.ledger import AttemptStatus
     from vidpipe_dagster.status import format_costs, format_table, scene_statuses
 
@@ -191,6 +197,7 @@ def _status(args: argparse.Namespace) -> int:
 def _review(args: argparse.Namespace) -> int:
     import time
 
+    from vidpipe_dagster.resources import resource_from_environment
     from vidpipe_dagster.review.server import latest_cut, review_server
 
     store = _existing_project(args.project)
@@ -211,6 +218,8 @@ def _review(args: argparse.Namespace) -> int:
 
 
 def _skip(args: argparse.Namespace) -> int:
+    from vidpipe_dagster.resources import resource_from_environment
+
     store = _existing_project(args.project)
     key = scene_key(args.scene)
     if not args.undo and not args.reason.strip():
@@ -260,6 +269,7 @@ def _backfill(args: argparse.Namespace) -> int:
 
 def _stop(args: argparse.Namespace) -> int:
     from vidpipe_dagster.remote import Remote
+    from vidpipe_dagster.resources import resource_from_environment
 
     validate_project_id(args.project)
     remote = Remote(args.url)
@@ -272,6 +282,8 @@ def _stop(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
+    from vidpipe_dagster.resources import resource_from_environment
+
     _existing_project(args.project)
     resource_from_environment("controls").set_paused(args.project, False)
     print(f"project {args.project}: resumed; the sequencer picks it up on its next tick")
@@ -279,6 +291,8 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _budget(args: argparse.Namespace) -> int:
+    from vidpipe_dagster.resources import resource_from_environment
+
     paid_calls = resource_from_environment("paid_calls")
     project = validate_project_id(args.project)
     if args.unlimited or args.set is not None:
@@ -370,11 +384,19 @@ def build_parser() -> argparse.ArgumentParser:
     command("ui", _ui, "print the URL of the asset graph in the Dagster UI")
     gc = command("gc", _gc, "abandon attempts whose run died unpublished; remove abandoned objects older than the grace period")
     gc.add_argument(
-        "--grace-seconds", type=int, default=GC_GRACE_SECONDS,
+        "--grace-seconds", type=int,
         help="leave objects of attempts younger than this (env VIDPIPE_GC_GRACE_SECONDS, default a day)",
     )
     command("pools", _pools, "apply VIDPIPE_*_MODEL_SLOTS to the instance and show each model pool's limit")
     return parser
+
+
+def _graphql_client_error() -> type[Exception] | tuple[()]:
+    """The webserver client's error, when a command loaded the client (the `Remote` ones do); else
+    nothing to catch. Called only when an error reaches the `except`, so `--help` and the commands
+    that never talk to the webserver do not load the GraphQL client (about a second)."""
+    client = sys.modules.get("dagster_graphql")
+    return client.DagsterGraphQLClientError if client else ()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -387,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConnectionError, urllib.error.URLError) as exc:
         print(f"vidpipe: cannot reach the Dagster webserver at {args.url} ({exc}); start it with `make dev`", file=sys.stderr)
         return 3
-    except DagsterGraphQLClientError as exc:
+    except _graphql_client_error() as exc:
         # The client wraps a refused connection in an error whose text is the whole query.
         unreachable = str(exc).startswith("Exception occured during execution of query")
         reason = "cannot reach it; start it with `make dev`" if unreachable else str(exc).splitlines()[0]

@@ -32,7 +32,6 @@ from typing import Any
 from dagster import DagsterInstance
 
 from vidpipe_dagster.domain import Brief, BriefLimits, InvalidBrief, InvalidInput, parse_brief
-from vidpipe_dagster.media.audio import probe_audio
 from vidpipe_dagster.partitions import projects_partitions, register_project
 from vidpipe_dagster.resources.inbox import GcsInbox, Inbox, LocalInbox, Outcome, RefusedFile
 from vidpipe_dagster.resources.objects import validate_key
@@ -166,6 +165,8 @@ def inspect_brief(raw: RawBrief, *, base_dir: Inbox | None, limits: BriefLimits)
 
 def fetch_audio(source: AudioSource, scratch: Path, limits: BriefLimits) -> Path:
     """A copy of the track in `scratch`, refused unless it is within the limits and decodes as audio."""
+    from vidpipe_dagster.media.audio import probe_audio
+
     field = f"brief.audio ({shown(source.given)})"
     try:
         track = source.folder.fetch(source.name, scratch / f"track{source.suffix}", limits.max_audio_bytes)

@@ -10,15 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from PIL import Image
 from pydantic import BaseModel, Field
 
 from vidpipe_dagster.creative.rubric import Verdict
 from vidpipe_dagster.domain import FrameStatistics, InvalidInput, JudgeVerdict, QualityThresholds, Scene
-from vidpipe_dagster.media.frames import DecodedClip, decode_clip, frame_stats, ssim
 from vidpipe_dagster.media.probe import probe
+
+if TYPE_CHECKING:
+    from vidpipe_dagster.media.frames import DecodedClip
 
 # Mean absolute luma change between consecutive frames below which a frame counts as frozen.
 # Measured: a slow 8 s crossfade between two keyframes changes ~0.3 per frame; a still clip ~0.0.
@@ -98,6 +99,10 @@ class QualityReport(BaseModel):
 def measure_frames(clip: Path, continues_from: Path | None = None, reference: str | None = None) -> tuple[FrameStatistics, DecodedClip]:
     """Everything measured of `clip` from one decode of it (and the decode, for its pictures):
     continuity against `continues_from`, a frame whose sha256 is `reference`, when it continues one."""
+    from PIL import Image
+
+    from vidpipe_dagster.media.frames import decode_clip, frame_stats, ssim
+
     facts = probe(clip)
     decoded = decode_clip(clip)
     stats = frame_stats(decoded, frozen_delta=FROZEN_LUMA_DELTA)

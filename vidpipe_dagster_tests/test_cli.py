@@ -228,6 +228,27 @@ def test_stop_reaches_the_webserver_before_pausing_anything(cli_project, tmp_pat
     assert snapshot(cli_project) == before
 
 
+def test_a_run_request_to_an_absent_webserver_says_so_in_one_line(tmp_path):
+    result = run_vidpipe("regenerate", "harbor", "2", "--url", "http://127.0.0.1:9", home=tmp_path, vidpipe_home=tmp_path / "vidpipe")
+    assert result.returncode == 3
+    assert result.stderr == "vidpipe: the Dagster webserver at http://127.0.0.1:9: cannot reach it; start it with `make dev`\n"
+
+
+def test_help_answers_without_loading_dagster_or_the_database(tmp_path):
+    """`vidpipe --help` (and a mistyped command) should answer at once: it needs neither Dagster,
+    its GraphQL client nor SQLAlchemy, which take about two seconds to load together."""
+    show_help = (
+        "import json, sys\n"
+        "from vidpipe_dagster.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", show_help], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True)
+    usage, loaded = result.stdout.rsplit("\n", 2)[0], json.loads(result.stdout.splitlines()[-1])
+    assert "regenerate" in usage and "budget" in usage
+    assert {"dagster", "dagster_graphql", "sqlalchemy"}.isdisjoint(loaded)
+
+
 def test_status_works_from_any_folder_of_the_project_and_says_where_it_looked(cli_project, tmp_path):
     build_defs().resources["controls"].record_attention("harbor", "0123456789", "scene_clip", "harbor|002", "the video model refused")
     deeper = tmp_path / "scenes" / "notes"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import urllib.request
 
 import pytest
@@ -12,6 +15,19 @@ from vidpipe_dagster.definitions import build_defs
 from vidpipe_dagster_tests.webserver import dagster_webserver, embedded_dagster_home, graphql
 
 PIPELINE = ["brief", "storyboard", "character_sheets", "location_sheets", "scene_keyframes", "scene_clip", "preview_video", "final_video"]
+
+
+@pytest.mark.parametrize("backend", ["local", "vertex"])
+def test_loading_the_definitions_leaves_media_sql_and_model_libraries_for_the_steps_that_use_them(tmp_path, backend):
+    """The code server, sensors and every run load the definitions; SQLAlchemy, numpy, Pillow,
+    PyAV and google-genai add more than a second to that, so they load when a step measures,
+    draws, queries or calls a model."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("VIDPIPE_", "DAGSTER_HOME"))}
+    env.update(VIDPIPE_HOME=str(tmp_path), VIDPIPE_MODEL_BACKEND=backend)
+    load = "import json, sys\nimport vidpipe_dagster.definitions\nprint(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", load], env=env, capture_output=True, text=True, timeout=120, check=True)
+    heavy = {"sqlalchemy", "numpy", "PIL", "av", "google"} & {name.split(".")[0] for name in json.loads(result.stdout)}
+    assert not heavy, sorted(heavy)
 
 
 def test_the_asset_graph_reads_like_the_pipeline(vidpipe_env):

@@ -24,7 +24,8 @@ from vidpipe_dagster.resources.database import engine_for
 from vidpipe_dagster.resources.gcs import COPIED_FROM, GcsBlobStore
 from vidpipe_dagster.resources.models.local import LocalImageModel, LocalJudge, LocalVideoModel
 from vidpipe_dagster.resources.models.vertex import VertexVideoModel
-from vidpipe_dagster.resources.paid_calls import ChargeStatus, charges, paid_operations
+from vidpipe_dagster.resources.paid_calls import ChargeStatus
+from vidpipe_dagster.resources.tables import charges, paid_operations
 from vidpipe_dagster_tests.assets.test_scenes import run_scene, set_up_project
 from vidpipe_dagster_tests.paid_workers import SCENE, PricedVideoModel, paid_calls_for, polling_worker, step_for
 from vidpipe_dagster_tests.resources.models.test_vertex import (  # noqa: F401 - fixtures

@@ -17,7 +17,6 @@ from dagster import (
 )
 from vidpipe_dagster.artifacts import split_partition, upstream_label
 from vidpipe_dagster.domain import Brief, InvalidInput, StoredArtifact
-from vidpipe_dagster.media.draw import jpeg_data_uri
 from vidpipe_dagster.log_context import project_context
 from vidpipe_dagster.resources.models.protocols import ModelRefusal
 from vidpipe_dagster.resources.storage import BlobStore
@@ -101,4 +100,6 @@ def lineage(*artifacts: StoredArtifact) -> dict[str, int]:
 
 def image_markdown(images: list[tuple[str, Path]], width: int = 240) -> MetadataValue:
     """Small inline JPEG thumbnails, so the UI shows what an attempt looks like without a download."""
+    from vidpipe_dagster.media.draw import jpeg_data_uri
+
     return MetadataValue.md("\n\n".join(f"**{label}**\n\n![{label}]({jpeg_data_uri(path, width)})" for label, path in images))

@@ -1,3 +1,5 @@
+from typing import TYPE_CHECKING
+
 from dagster import AssetExecutionContext, MetadataValue, asset
 
 from vidpipe_dagster.artifacts import PendingArtifact, split_partition
@@ -5,10 +7,7 @@ from vidpipe_dagster.assets.judging import thresholds_for
 from vidpipe_dagster.assets.common import asset_step, fetch, fetch_audio, image_markdown, in_project, lineage
 from vidpipe_dagster.domain import Brief, InvalidInput, StoredArtifact, Storyboard
 from vidpipe_dagster.log_context import get_logger
-from vidpipe_dagster.media.charts import AttemptScore, score_chart
-from vidpipe_dagster.media.draw import contact_sheet
 from vidpipe_dagster.media.ffmpeg import mux_audio, stitch
-from vidpipe_dagster.media.frames import first_frame
 from vidpipe_dagster.media.probe import probe
 from vidpipe_dagster.partitions import projects_partitions
 from vidpipe_dagster.resources.controls import ProjectControls
@@ -19,11 +18,16 @@ from vidpipe_dagster.resources.storage import BlobStoreResource
 from vidpipe_dagster.resources.workspace import WorkspaceResource
 from vidpipe_dagster.review.film import write_review_page
 
+if TYPE_CHECKING:
+    from vidpipe_dagster.media.charts import AttemptScore
+
 log = get_logger(__name__)
 
 
-def attempt_scores(records: list[AttemptRecord], scene_keys: list[str], accepted: list[StoredArtifact]) -> dict[str, list[AttemptScore]]:
+def attempt_scores(records: list[AttemptRecord], scene_keys: list[str], accepted: list[StoredArtifact]) -> dict[str, list["AttemptScore"]]:
     """Every judged attempt of each scene, marking the one this cut uses."""
+    from vidpipe_dagster.media.charts import AttemptScore
+
     used = {clip.partition: clip.attempt for clip in accepted}
     scores: dict[str, list[AttemptScore]] = {key: [] for key in scene_keys}
     for record in records:
@@ -55,6 +59,10 @@ def final_video(
     """Every accepted clip of the project, stitched in storyboard order (and muxed with the brief's
     audio track), leaving out the scenes a person skipped; a contact sheet with one thumbnail per
     scene; and the review page (`vidpipe review`)."""
+    from vidpipe_dagster.media.charts import score_chart
+    from vidpipe_dagster.media.draw import contact_sheet
+    from vidpipe_dagster.media.frames import first_frame
+
     board = Storyboard.model_validate(storyboard.data)
     request = Brief.model_validate(brief.data)
     skipped = controls.skipped(request.project_id)

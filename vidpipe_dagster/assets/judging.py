@@ -17,7 +17,6 @@ from dagster import MetadataValue
 from vidpipe_dagster.artifacts import read_manifest, split_partition, upstream_label
 from vidpipe_dagster.assets.common import fetch
 from vidpipe_dagster.domain import RESOLUTION_SHORT_SIDE, Brief, ModelCall, QualityThresholds, Scene, StoredArtifact, Storyboard, scene_key
-from vidpipe_dagster.media.frames import extract_last_frame
 from vidpipe_dagster.partitions import scene_partition_key
 from vidpipe_dagster.log_context import get_logger
 from vidpipe_dagster.quality import QualityReport, Tried, assess, judged_attempts
@@ -56,6 +55,8 @@ def previous_last_frame(store: BlobStore, keyframes: StoredArtifact, previous: i
 def clip_last_frame(store: BlobStore, clip: StoredArtifact, directory: Path) -> Path:
     """The last frame of a stored clip as a PNG: the one its attempt stored (taken in the pass that
     measured it), or, for a clip stored without one, decoded from the clip now."""
+    from vidpipe_dagster.media.frames import extract_last_frame
+
     if "last.png" in clip.objects:
         return fetch(store, clip, "last.png", directory)
     return extract_last_frame(fetch(store, clip, "clip.mp4", directory), directory / f"{clip.asset}-a{clip.attempt}-last.png")

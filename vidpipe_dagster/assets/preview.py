@@ -8,7 +8,6 @@ from vidpipe_dagster.artifacts import PendingArtifact
 from vidpipe_dagster.assets.common import asset_step, fetch, in_project, lineage
 from vidpipe_dagster.domain import Brief, InvalidInput, StoredArtifact, Storyboard
 from vidpipe_dagster.media.ffmpeg import stitch
-from vidpipe_dagster.media.frames import first_frame, write_png
 from vidpipe_dagster.media.probe import probe
 from vidpipe_dagster.partitions import projects_partitions
 from vidpipe_dagster.resources.controls import ProjectControls
@@ -42,6 +41,8 @@ def preview_video(
     controls: ProjectControls,
 ) -> PendingArtifact:
     """The scenes accepted so far, in order, stitched by stream copy (no audio), and their review page."""
+    from vidpipe_dagster.media.frames import first_frame, write_png
+
     board = Storyboard.model_validate(storyboard.data)
     project = Brief.model_validate(brief.data).project_id
     skipped = controls.skipped(project)

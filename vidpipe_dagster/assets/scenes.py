@@ -28,7 +28,6 @@ from vidpipe_dagster.assets.continuity import continuity_after, continuity_befor
 from vidpipe_dagster.assets.common import TRANSIENT_RETRY, asset_step, fetch, image_markdown, in_project, lineage, scratch_step
 from vidpipe_dagster.domain import Brief, InvalidInput, ModelCall, Scene, StoredArtifact, Storyboard
 from vidpipe_dagster.log_context import get_logger
-from vidpipe_dagster.media.frames import frame_strip, write_png
 from vidpipe_dagster.media.probe import probe
 from vidpipe_dagster.paid_path import paid_models
 from vidpipe_dagster.partitions import scene_partition_key, scenes_partitions
@@ -289,6 +288,8 @@ def scene_clip(
     Every attempt is judged on the rubric and stored with its grades; one short of the accept bar
     is retried from a prompt the text model rewrites with the judge's fixes. If none is accepted
     within max_attempts, the best is used and flagged, or, below the pass bar, the step fails."""
+    from vidpipe_dagster.media.frames import frame_strip, write_png
+
     partition = context.partition_key
     store = blob_store.open()
     with in_project(context):

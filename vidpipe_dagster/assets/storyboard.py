@@ -10,7 +10,6 @@ from vidpipe_dagster.creative.music import music_for_scenes
 from vidpipe_dagster.creative.versions import prompt_version
 from vidpipe_dagster.domain import Brief, InvalidInput, MusicCue, StoredArtifact, Storyboard
 from vidpipe_dagster.log_context import get_logger
-from vidpipe_dagster.media.audio import audio_duration
 from vidpipe_dagster.media.ffmpeg import MediaError
 from vidpipe_dagster.paid_path import paid_models
 from vidpipe_dagster.partitions import projects_partitions, register_scene_numbers
@@ -29,6 +28,8 @@ def audio_timing(
 ) -> tuple[list[int], list[MusicCue], dict[str, Any]]:
     """Scene lengths cut at the phrases of the brief's audio track, the music under each scene, and
     the facts behind them."""
+    from vidpipe_dagster.media.audio import audio_duration
+
     track = fetch_audio(store, request, directory)
     try:
         duration = audio_duration(track)

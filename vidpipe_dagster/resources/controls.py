@@ -13,41 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
 from dagster import ConfigurableResource
 from pydantic import Field
 
 from vidpipe_dagster.domain import scene_number, validate_project_id
-from vidpipe_dagster.resources.database import METADATA, engine_for, upsert
-
-project_controls = sa.Table(
-    "vidpipe_project_controls",
-    METADATA,
-    sa.Column("project_id", sa.String(64), primary_key=True),
-    sa.Column("paused", sa.Boolean, nullable=False),
-    sa.Column("generation", sa.Integer, nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-scene_skips = sa.Table(
-    "vidpipe_scene_skips",
-    METADATA,
-    sa.Column("project_id", sa.String(64), primary_key=True),
-    sa.Column("scene", sa.String(3), primary_key=True),
-    sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("skipped_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-project_attention = sa.Table(
-    "vidpipe_project_attention",
-    METADATA,
-    sa.Column("project_id", sa.String(64), primary_key=True),
-    sa.Column("run_id", sa.String(64), nullable=False),
-    sa.Column("step", sa.String(255), nullable=False),
-    sa.Column("partition", sa.String(255), nullable=False),
-    sa.Column("error", sa.Text, nullable=False),
-    sa.Column("failed_at", sa.DateTime(timezone=True), nullable=False),
-)
+from vidpipe_dagster.resources.database import engine_for, upsert
 
 
 @dataclass(frozen=True)
@@ -66,6 +36,10 @@ class ProjectControls(ConfigurableResource):
     database_url: str = Field(description="SQLAlchemy URL of the database the ledger uses.")
 
     def set_paused(self, project_id: str, paused: bool) -> None:
+        import sqlalchemy as sa
+
+        from vidpipe_dagster.resources.tables import project_attention, project_controls
+
         validate_project_id(project_id)
         engine = engine_for(self.database_url)
         now = datetime.now(UTC)
@@ -82,6 +56,8 @@ class ProjectControls(ConfigurableResource):
 
     def skip_scene(self, project_id: str, scene: str, reason: str) -> None:
         """Leave a scene out of the project's cut; skipping it again replaces the reason."""
+        from vidpipe_dagster.resources.tables import scene_skips
+
         validate_project_id(project_id)
         scene_number(scene)
         now = datetime.now(UTC)
@@ -94,16 +70,26 @@ class ProjectControls(ConfigurableResource):
             )
 
     def unskip_scene(self, project_id: str, scene: str) -> None:
+        import sqlalchemy as sa
+
+        from vidpipe_dagster.resources.tables import scene_skips
+
         with engine_for(self.database_url).begin() as connection:
             connection.execute(sa.delete(scene_skips).where(scene_skips.c.project_id == project_id, scene_skips.c.scene == scene))
 
     def skipped(self, project_id: str) -> dict[str, str]:
         """scene key -> reason, for the project's skipped scenes."""
+        import sqlalchemy as sa
+
+        from vidpipe_dagster.resources.tables import scene_skips
+
         with engine_for(self.database_url).connect() as connection:
             rows = connection.execute(sa.select(scene_skips.c.scene, scene_skips.c.reason).where(scene_skips.c.project_id == project_id))
             return {row.scene: row.reason for row in rows}
 
     def record_attention(self, project_id: str, run_id: str, step: str, partition: str, error: str) -> None:
+        from vidpipe_dagster.resources.tables import project_attention
+
         now = datetime.now(UTC)
         values = {"run_id": run_id, "step": step, "partition": partition, "error": error, "failed_at": now}
         with engine_for(self.database_url).begin() as connection:
@@ -114,12 +100,20 @@ class ProjectControls(ConfigurableResource):
 
     def attention(self, project_id: str) -> Attention | None:
         """The project's last failure, until the project is resumed or a run of the same partition succeeds."""
+        import sqlalchemy as sa
+
+        from vidpipe_dagster.resources.tables import project_attention
+
         with engine_for(self.database_url).connect() as connection:
             row = connection.execute(sa.select(project_attention).where(project_attention.c.project_id == project_id)).first()
         return None if row is None else Attention(row.run_id, row.step, row.partition, row.error, row.failed_at)
 
     def clear_attention(self, project_id: str, partition: str) -> bool:
         """Forget the project's failure if it was in `partition`; True if there was one."""
+        import sqlalchemy as sa
+
+        from vidpipe_dagster.resources.tables import project_attention
+
         with engine_for(self.database_url).begin() as connection:
             result = connection.execute(
                 sa.delete(project_attention).where(project_attention.c.project_id == project_id, project_attention.c.partition == partition)
@@ -128,6 +122,10 @@ class ProjectControls(ConfigurableResource):
 
     def states(self) -> dict[str, tuple[bool, int]]:
         """project -> (paused, generation), for every project a person ever stopped or resumed."""
+        import sqlalchemy as sa
+
+        from vidpipe_dagster.resources.tables import project_controls
+
         with engine_for(self.database_url).connect() as connection:
             rows = connection.execute(sa.select(project_controls.c.project_id, project_controls.c.paused, project_controls.c.generation))
             return {row.project_id: (row.paused, row.generation) for row in rows}

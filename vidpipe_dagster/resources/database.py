@@ -1,7 +1,8 @@
 """The SQL database vidpipe keeps its own tables in (attempt ledger, leases).
 
-Production points at the same Postgres as Dagster's storage; embedded, a SQLite file. Tables are
-created idempotently on first use, never at definition load.
+Production points at the same Postgres as Dagster's storage; embedded, a SQLite file. Tables
+(tables.py) are created idempotently on first use, never at definition load, and SQLAlchemy is
+imported only then.
 """
 
 from __future__ import annotations
@@ -9,12 +10,10 @@ from __future__ import annotations
 import functools
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
-
-METADATA = sa.MetaData()
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 _SCHEMA_LOCK_ID = zlib.crc32(b"vidpipe-schema")
 
@@ -29,11 +28,15 @@ def normalize_database_url(url: str) -> str:
 
 def upsert(dialect_name: str):
     """The dialect's `insert`, the one with ON CONFLICT DO UPDATE."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
     return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect_name]
 
 
 def database_now(dialect: str) -> sa.ColumnElement[float]:
     """Seconds since the epoch by the database's clock, the one clock every worker shares."""
+    import sqlalchemy as sa
+
     if dialect == "postgresql":
         # clock_timestamp(), not now(): now() is frozen at the start of the transaction.
         return sa.cast(sa.extract("epoch", sa.func.clock_timestamp()), sa.Double)
@@ -42,8 +45,10 @@ def database_now(dialect: str) -> sa.ColumnElement[float]:
 
 
 @functools.cache
-def engine_for(url: str) -> Engine:
+def engine_for(url: str) -> sa.Engine:
     """One connection pool per URL per process (a pool, not pipeline state)."""
+    import sqlalchemy as sa
+
     url = normalize_database_url(url)
     if url.startswith("sqlite"):
         database = sa.engine.make_url(url).database
@@ -71,15 +76,21 @@ def engine_for(url: str) -> Engine:
 
 
 @functools.cache
-def autocommit_engine_for(url: str) -> Engine:
+def autocommit_engine_for(url: str) -> sa.Engine:
     """A Postgres pool whose connections commit each statement on its own, for statements that
     are a whole transaction by themselves: no BEGIN or COMMIT round trips, and no switching a
     shared pool's connections in and out of autocommit on every checkout. Commits stay durable."""
+    import sqlalchemy as sa
+
     engine_for(url)  # the schema
     return sa.create_engine(normalize_database_url(url), isolation_level="AUTOCOMMIT", pool_pre_ping=True, pool_size=1, max_overflow=4)
 
 
-def _ensure_schema(engine: Engine) -> None:
+def _ensure_schema(engine: sa.Engine) -> None:
+    import sqlalchemy as sa
+
+    from vidpipe_dagster.resources.tables import METADATA
+
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # Two workers starting together would otherwise race on CREATE TABLE.
@@ -90,6 +101,10 @@ def _ensure_schema(engine: Engine) -> None:
 
 def _add_new_columns(connection: sa.Connection) -> None:
     """Give a database made by an earlier vidpipe the (nullable) columns added since."""
+    import sqlalchemy as sa
+
+    from vidpipe_dagster.resources.tables import METADATA
+
     inspector = sa.inspect(connection)
     for table in METADATA.sorted_tables:
         existing = {column["name"] for column in inspector.get_columns(table.name)}

@@ -23,27 +23,19 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
 from dagster import ConfigurableResource, DagsterInstance, Failure, InitResourceContext
 from pydantic import Field, PrivateAttr
 
 from vidpipe_dagster.log_context import get_logger, project_context
 from vidpipe_dagster.partitions import PROJECT_TAG, project_of_run
-from vidpipe_dagster.resources.database import METADATA, database_now, engine_for, upsert
+from vidpipe_dagster.resources.database import database_now, engine_for, upsert
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 log = get_logger(__name__)
-
-leases = sa.Table(
-    "vidpipe_project_leases",
-    METADATA,
-    sa.Column("project_id", sa.String(255), primary_key=True),
-    # Empty once released: a holder named here with an expired lease stopped renewing without releasing.
-    sa.Column("holder", sa.String(255), nullable=False),
-    sa.Column("token", sa.BigInteger, nullable=False),
-    # Seconds since the epoch by the database's clock: both dialects compare floats exactly alike.
-    sa.Column("expires_at", sa.Double, nullable=False),
-)
 
 
 class LeaseUnavailable(RuntimeError):
@@ -101,6 +93,10 @@ class LeaseHold:
 
 def _unchanged(lease: LeaseHold | LeaseRecord) -> sa.ColumnElement[bool]:
     """The lease row, as long as it still has this holder and token."""
+    import sqlalchemy as sa
+
+    from vidpipe_dagster.resources.tables import leases
+
     return sa.and_(leases.c.project_id == lease.project_id, leases.c.holder == lease.holder, leases.c.token == lease.token)
 
 
@@ -121,6 +117,10 @@ class ProjectLease(ConfigurableResource):
     def try_acquire(self, project_id: str, holder: str) -> LeaseHold | None:
         """One attempt, decided by one atomic upsert: the hold when the lease is now this
         holder's (free, expired, or its own already), else None."""
+        import sqlalchemy as sa
+
+        from vidpipe_dagster.resources.tables import leases
+
         with self.begin() as connection:
             # Locked until the upsert below decides, so `previous` is exactly what it replaces.
             previous = connection.execute(
@@ -169,6 +169,8 @@ class ProjectLease(ConfigurableResource):
 
     def renew(self, hold: LeaseHold, connection: sa.Connection | None = None) -> None:
         """Extend the lease by a TTL from now; `StaleLease` when another holder has taken it over."""
+        from vidpipe_dagster.resources.tables import leases
+
         with self._transaction(connection) as connection:
             statement = (
                 leases.update()
@@ -187,6 +189,8 @@ class ProjectLease(ConfigurableResource):
         """Let the next holder in at once; nothing to do when the lease was taken over already.
 
         The row stays, free, so that the next holder's token continues from this one."""
+        from vidpipe_dagster.resources.tables import leases
+
         with self.begin() as connection:
             connection.execute(
                 leases.update()
@@ -195,18 +199,28 @@ class ProjectLease(ConfigurableResource):
             )
 
     def current(self, project_id: str, connection: sa.Connection | None = None) -> LeaseRecord | None:
+        import sqlalchemy as sa
+
+        from vidpipe_dagster.resources.tables import leases
+
         with self._transaction(connection) as connection:
             row = connection.execute(sa.select(leases).where(leases.c.project_id == project_id)).mappings().one_or_none()
         return LeaseRecord(**row) if row else None
 
     def expired(self) -> list[LeaseRecord]:
         """Leases whose holder stopped renewing them and never released them: it died or stalled."""
+        import sqlalchemy as sa
+
+        from vidpipe_dagster.resources.tables import leases
+
         with self.begin() as connection:
             query = sa.select(leases).where(leases.c.holder != "", leases.c.expires_at < database_now(connection.dialect.name))
             return [LeaseRecord(**row) for row in connection.execute(query).mappings()]
 
     def release_expired(self, record: LeaseRecord) -> None:
         """Release a dead holder's lease on its behalf, unless it renewed it meanwhile."""
+        from vidpipe_dagster.resources.tables import leases
+
         with self.begin() as connection:
             connection.execute(
                 leases.update()
@@ -236,6 +250,8 @@ class ProjectLease(ConfigurableResource):
     @contextmanager
     def holding(self, project_id: str, holder: str, progress: logging.Logger = log) -> Iterator[LeaseHold]:
         """Acquire, renew on a heartbeat thread while the block runs, release at the end."""
+        import sqlalchemy as sa
+
         hold = self.acquire(project_id, holder, progress)
         stop = threading.Event()
         heartbeat = threading.Thread(target=self._heartbeat, args=(hold, stop, progress), name=f"lease-{project_id}", daemon=True)
@@ -255,6 +271,8 @@ class ProjectLease(ConfigurableResource):
     def _heartbeat(self, hold: LeaseHold, stop: threading.Event, progress: logging.Logger) -> None:
         """Renews the lease. Its trouble goes to `progress`, in a run the run's own log (the UI's
         event log), and names the project: this thread runs outside any step's log capture."""
+        import sqlalchemy as sa
+
         interval = self.heartbeat_seconds or self.ttl_seconds / 3
         with project_context(hold.project_id):
             while not stop.wait(interval):

@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 from dagster import ConfigurableResource
 from pydantic import BaseModel, Field
 
-from vidpipe_dagster.resources.database import METADATA, engine_for, upsert
+from vidpipe_dagster.resources.database import engine_for, upsert
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 
 class AttemptStatus(StrEnum):
@@ -26,46 +28,6 @@ class AttemptStatus(StrEnum):
     REJECTED = "rejected"
     # Never to be published: its step failed or its run died between allocation and publishing.
     ABANDONED = "abandoned"
-
-
-attempt_counters = sa.Table(
-    "vidpipe_attempt_counters",
-    METADATA,
-    sa.Column("asset", sa.String(255), primary_key=True),
-    sa.Column("partition", sa.String(255), primary_key=True),
-    sa.Column("last_attempt", sa.Integer, nullable=False),
-)
-
-attempt_log = sa.Table(
-    "vidpipe_attempts",
-    METADATA,
-    sa.Column("asset", sa.String(255), primary_key=True),
-    sa.Column("partition", sa.String(255), primary_key=True),
-    sa.Column("attempt", sa.Integer, primary_key=True),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("run_id", sa.String(64)),
-    sa.Column("uri", sa.Text),
-    sa.Column("scores", sa.Text),
-    sa.Column("note", sa.Text),
-    # The keys this attempt writes, recorded before its first upload; of an abandoned attempt,
-    # those that may still be in storage.
-    sa.Column("objects", sa.Text),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-# The attempt that first stored a copy of an object (a paid answer's file): the original that a
-# reused answer's lineage names. Written once per source key (first writer wins), read by key.
-object_copies = sa.Table(
-    "vidpipe_object_copies",
-    METADATA,
-    sa.Column("source_key", sa.String(1024), primary_key=True),
-    sa.Column("asset", sa.String(255), nullable=False),
-    sa.Column("partition", sa.String(255), nullable=False),
-    sa.Column("attempt", sa.Integer, nullable=False),
-    sa.Column("object_key", sa.String(1024), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-)
 
 
 class AttemptCopy(BaseModel):
@@ -103,6 +65,8 @@ class AttemptLedger(ConfigurableResource):
 
     def allocate(self, asset: str, partition: str, run_id: str | None = None) -> int:
         """The next attempt number of (asset, partition): unique and contiguous across processes."""
+        from vidpipe_dagster.resources.tables import attempt_counters, attempt_log
+
         now = datetime.now(UTC)
         with self.engine.begin() as connection:
             insert = upsert(connection.dialect.name)(attempt_counters).values(
@@ -142,6 +106,8 @@ class AttemptLedger(ConfigurableResource):
         """Record an attempt's new status (and its URI, scores or a note when given).
 
         Pass `connection` to make the update part of a caller's transaction (a fenced commit)."""
+        from vidpipe_dagster.resources.tables import attempt_log
+
         values: dict[str, Any] = {"status": status, "updated_at": datetime.now(UTC)}
         if uri is not None:
             values["uri"] = uri
@@ -171,6 +137,8 @@ class AttemptLedger(ConfigurableResource):
     def record_copies(self, asset: str, partition: str, attempt: int, copies: dict[str, str]) -> None:
         """This attempt's objects that are copies (source key -> object key); a source some
         earlier attempt already copied keeps naming that one, the original."""
+        from vidpipe_dagster.resources.tables import object_copies
+
         now = datetime.now(UTC)
         with self.engine.begin() as connection:
             for source_key, object_key in copies.items():
@@ -182,12 +150,20 @@ class AttemptLedger(ConfigurableResource):
 
     def first_copy(self, source_key: str) -> AttemptCopy | None:
         """The attempt that first stored a copy of `source_key`, or None."""
+        import sqlalchemy as sa
+
+        from vidpipe_dagster.resources.tables import object_copies
+
         with self.engine.connect() as connection:
             row = connection.execute(sa.select(object_copies).where(object_copies.c.source_key == source_key)).mappings().one_or_none()
         return None if row is None else AttemptCopy(**{key: row[key] for key in AttemptCopy.model_fields})
 
     def attempts(self, asset: str, partition: str | None = None, *, partition_prefix: str | None = None) -> list[AttemptRecord]:
         """The attempt log of one partition, or of every partition starting with a prefix."""
+        import sqlalchemy as sa
+
+        from vidpipe_dagster.resources.tables import attempt_log
+
         query = sa.select(attempt_log).where(attempt_log.c.asset == asset)
         if partition is not None:
             query = query.where(attempt_log.c.partition == partition)
@@ -200,6 +176,10 @@ class AttemptLedger(ConfigurableResource):
 
     def with_status(self, status: AttemptStatus) -> list[AttemptRecord]:
         """Every attempt of every asset in `status` (the few in flight or left for clean-up)."""
+        import sqlalchemy as sa
+
+        from vidpipe_dagster.resources.tables import attempt_log
+
         query = sa.select(attempt_log).where(attempt_log.c.status == status).order_by(attempt_log.c.created_at)
         with self.engine.connect() as connection:
             return [_record(row) for row in connection.execute(query).mappings()]

@@ -23,17 +23,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 from dagster import ConfigurableResource, Failure
 from pydantic import BaseModel, Field
-from sqlalchemy.dialects import postgresql
 
 from vidpipe_dagster.domain import validate_project_id
 from vidpipe_dagster.pricing import MICROS_PER_USD, PricingTable, format_usd, load_pricing, to_usd
-from vidpipe_dagster.resources.database import METADATA, autocommit_engine_for, database_now, engine_for, upsert
+from vidpipe_dagster.resources.database import autocommit_engine_for, database_now, engine_for, upsert
 from vidpipe_dagster.resources.storage import BlobStore, BlobStoreResource
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 
 class ChargeStatus(StrEnum):
@@ -42,64 +43,6 @@ class ChargeStatus(StrEnum):
     RELEASED = "released"
     ABANDONED = "abandoned"
     REUSED = "reused"
-
-
-budgets = sa.Table(
-    "vidpipe_budgets",
-    METADATA,
-    sa.Column("project_id", sa.String(64), primary_key=True),
-    sa.Column("limit_micros", sa.BigInteger, nullable=True),
-    sa.Column("spent_micros", sa.BigInteger, nullable=False),
-    sa.Column("reserved_micros", sa.BigInteger, nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-def _call_columns() -> list[sa.Column]:
-    """Who paid for a call, and which call: the columns a charge and a stored answer share."""
-    return [
-        sa.Column("project_id", sa.String(64), nullable=False, index=True),
-        sa.Column("partition", sa.String(255), nullable=False),
-        sa.Column("asset", sa.String(255), nullable=False),
-        sa.Column("model", sa.String(255), nullable=False),
-        sa.Column("method", sa.String(64), nullable=False),
-        sa.Column("run_id", sa.String(64)),
-    ]
-
-
-charges = sa.Table(
-    "vidpipe_charges",
-    METADATA,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
-    sa.Column("request_key", sa.String(64), nullable=False, index=True),
-    *_call_columns(),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("estimate_micros", sa.BigInteger, nullable=False),
-    sa.Column("actual_micros", sa.BigInteger),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("settled_at", sa.DateTime(timezone=True)),
-)
-
-paid_requests = sa.Table(
-    "vidpipe_paid_requests",
-    METADATA,
-    sa.Column("request_key", sa.String(64), primary_key=True),
-    *_call_columns(),
-    sa.Column("result", sa.Text, nullable=False),
-    sa.Column("objects", sa.Text, nullable=False),
-    sa.Column("cost_micros", sa.BigInteger, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-paid_operations = sa.Table(
-    "vidpipe_paid_operations",
-    METADATA,
-    sa.Column("request_key", sa.String(64), primary_key=True),
-    sa.Column("operation", sa.Text, nullable=False),
-    sa.Column("charge_id", sa.BigInteger, nullable=False),
-    sa.Column("run_id", sa.String(64)),
-    # Seconds since the epoch by the database's clock, so every worker judges its age alike.
-    sa.Column("started_at", sa.Double, nullable=False),
-)
 
 
 class BudgetExceeded(Failure):
@@ -204,22 +147,38 @@ def usd_to_micros(usd: float | None) -> int | None:
     return None if usd is None else round(usd * MICROS_PER_USD)
 
 
-# The money path's hot statements, built once with bound parameters; on Postgres each is one
+# The money path's hot statements, built with bound parameters; on Postgres each is one
 # statement, compiled once, so a call pays for its round trip and its commit, not for building SQL.
-_ESTIMATE = sa.bindparam("estimate", type_=sa.BigInteger)
-_NOW = sa.bindparam("now", type_=sa.DateTime(timezone=True))
+
+
+def _estimate() -> sa.BindParameter:
+    import sqlalchemy as sa
+
+    return sa.bindparam("estimate", type_=sa.BigInteger)
+
+
+def _now() -> sa.BindParameter:
+    import sqlalchemy as sa
+
+    return sa.bindparam("now", type_=sa.DateTime(timezone=True))
+
+
 _CHARGE_FIELDS = [*ChargeRequest.model_fields, "status", "estimate_micros", "created_at"]
 
 
 def _take_budget() -> sa.Update:
     """Add an estimate to what a project has reserved, if spent + reserved stays within its limit."""
+    import sqlalchemy as sa
+
+    from vidpipe_dagster.resources.tables import budgets
+
     return (
         budgets.update()
         .where(
             budgets.c.project_id == sa.bindparam("project"),
-            sa.or_(budgets.c.limit_micros.is_(None), budgets.c.spent_micros + budgets.c.reserved_micros + _ESTIMATE <= budgets.c.limit_micros),
+            sa.or_(budgets.c.limit_micros.is_(None), budgets.c.spent_micros + budgets.c.reserved_micros + _estimate() <= budgets.c.limit_micros),
         )
-        .values(reserved_micros=budgets.c.reserved_micros + _ESTIMATE, updated_at=_NOW)
+        .values(reserved_micros=budgets.c.reserved_micros + _estimate(), updated_at=_now())
         .returning(budgets.c.project_id)
     )
 
@@ -227,6 +186,10 @@ def _take_budget() -> sa.Update:
 def _reserve_in_one() -> sa.Insert:
     """The budget taken and the charge recorded, or neither: the charge row is selected from the
     taken budget row."""
+    import sqlalchemy as sa
+
+    from vidpipe_dagster.resources.tables import charges
+
     taken = _take_budget().cte("take")
     fields = sa.select(*(sa.bindparam(f"new_{name}", type_=charges.c[name].type) for name in _CHARGE_FIELDS))
     return charges.insert().from_select(_CHARGE_FIELDS, fields.select_from(taken)).returning(charges.c.id)
@@ -234,13 +197,17 @@ def _reserve_in_one() -> sa.Insert:
 
 def _close() -> sa.Update:
     """A reserved charge moved to its outcome; a charge closed already is left alone."""
+    import sqlalchemy as sa
+
+    from vidpipe_dagster.resources.tables import charges
+
     return (
         charges.update()
         .where(charges.c.id == sa.bindparam("charge_id"), charges.c.status == ChargeStatus.RESERVED)
         .values(
             status=sa.bindparam("outcome"),
             actual_micros=sa.func.coalesce(sa.bindparam("actual", type_=sa.BigInteger), charges.c.estimate_micros),
-            settled_at=_NOW,
+            settled_at=_now(),
         )
         .returning(charges.c.project_id, charges.c.estimate_micros, charges.c.actual_micros)
     )
@@ -249,33 +216,51 @@ def _close() -> sa.Update:
 def _book(closed: Any) -> sa.Update:
     """The budget follows a closed charge: its estimate leaves reserved, its actual cost (unless
     released) joins spent. `closed` is the closing statement's row, or its columns in one statement."""
+    import sqlalchemy as sa
+
+    from vidpipe_dagster.resources.tables import budgets
+
     spent = sa.case((sa.bindparam("spends", type_=sa.Boolean), closed.actual_micros), else_=0)
     return (
         budgets.update()
         .where(budgets.c.project_id == closed.project_id)
-        .values(reserved_micros=budgets.c.reserved_micros - closed.estimate_micros, spent_micros=budgets.c.spent_micros + spent, updated_at=_NOW)
+        .values(reserved_micros=budgets.c.reserved_micros - closed.estimate_micros, spent_micros=budgets.c.spent_micros + spent, updated_at=_now())
     )
 
 
 def _keep_answer(dialect: str) -> sa.Insert:
     """A stored answer under its request key; the first answer stays."""
+    import sqlalchemy as sa
+
+    from vidpipe_dagster.resources.tables import paid_requests
+
     values = {column.name: sa.bindparam(f"answer_{column.name}", type_=column.type) for column in paid_requests.columns}
     return upsert(dialect)(paid_requests).values(values).on_conflict_do_nothing(index_elements=["request_key"])
 
 
 def _forget_operation_of_charge(_dialect: str) -> sa.Delete:
+    import sqlalchemy as sa
+
+    from vidpipe_dagster.resources.tables import paid_operations
+
     return paid_operations.delete().where(paid_operations.c.charge_id == sa.bindparam("charge_id"))
 
 
 def _forget_operation_of_request(_dialect: str) -> sa.Delete:
+    import sqlalchemy as sa
+
+    from vidpipe_dagster.resources.tables import paid_operations
+
     return paid_operations.delete().where(paid_operations.c.request_key == sa.bindparam("request_key"))
 
 
-_AlsoStatement = Callable[[str], sa.Executable]
+_AlsoStatement = Callable[[str], "sa.Executable"]
 
 
 @functools.cache
 def _postgres_compiled(build: Callable[..., sa.Executable], *args: Any) -> sa.Compiled:
+    from sqlalchemy.dialects import postgresql
+
     return build(*args).compile(dialect=postgresql.dialect())
 
 
@@ -325,6 +310,8 @@ class PaidCalls(ConfigurableResource):
             self._ensure_budget(connection, project_id, limit)
 
     def set_budget(self, project_id: str, usd: float | None) -> BudgetState:
+        from vidpipe_dagster.resources.tables import budgets
+
         validate_project_id(project_id)
         limit = usd_to_micros(usd)
         with self._begin() as connection:
@@ -342,6 +329,8 @@ class PaidCalls(ConfigurableResource):
             return self._budget(connection, project_id)
 
     def _ensure_budget(self, connection: sa.Connection, project_id: str, limit: int | None) -> None:
+        from vidpipe_dagster.resources.tables import budgets
+
         connection.execute(
             upsert(connection.dialect.name)(budgets)
             .values(project_id=project_id, limit_micros=limit, spent_micros=0, reserved_micros=0, updated_at=datetime.now(UTC))
@@ -349,6 +338,10 @@ class PaidCalls(ConfigurableResource):
         )
 
     def _budget(self, connection: sa.Connection, project_id: str) -> BudgetState:
+        import sqlalchemy as sa
+
+        from vidpipe_dagster.resources.tables import budgets
+
         row = connection.execute(sa.select(budgets).where(budgets.c.project_id == project_id)).mappings().one()
         return BudgetState(**{key: row[key] for key in BudgetState.model_fields})
 
@@ -368,6 +361,8 @@ class PaidCalls(ConfigurableResource):
     def reserve(self, request: ChargeRequest, estimate_micros: int) -> int:
         """Reserve `estimate_micros` of the project's budget for one call; the charge id, or
         `BudgetExceeded` when the call would take spent + reserved past the limit."""
+        from vidpipe_dagster.resources.tables import charges
+
         now = datetime.now(UTC)
         charge = {**request.model_dump(), "status": ChargeStatus.RESERVED.value, "estimate_micros": estimate_micros, "created_at": now}
         params = {"project": request.project_id, "estimate": estimate_micros, "now": now}
@@ -419,6 +414,8 @@ class PaidCalls(ConfigurableResource):
 
     def claim(self, charge_id: int, from_run: str | None, to_run: str | None) -> bool:
         """Take over a reserved charge left by a worker that died mid-call; of two takers, one wins."""
+        from vidpipe_dagster.resources.tables import charges
+
         with self._begin() as connection:
             claimed = connection.execute(
                 charges.update()
@@ -435,6 +432,10 @@ class PaidCalls(ConfigurableResource):
         """A charge of this project for this request still reserved with no operation on record:
         its worker died inside the call (or was stopped). The project lease lets one run at a
         time work on a project, so no live worker holds it. (id, run) of the oldest, or None."""
+        import sqlalchemy as sa
+
+        from vidpipe_dagster.resources.tables import charges, paid_operations
+
         with self.engine.connect() as connection:
             row = connection.execute(
                 sa.select(charges.c.id, charges.c.run_id)
@@ -463,6 +464,8 @@ class PaidCalls(ConfigurableResource):
         )
 
     def record_reuse(self, request: ChargeRequest) -> None:
+        from vidpipe_dagster.resources.tables import charges
+
         now = datetime.now(UTC)
         with self._begin() as connection:
             connection.execute(
@@ -473,6 +476,10 @@ class PaidCalls(ConfigurableResource):
             )
 
     def stored_result(self, request_key: str) -> StoredRequest | None:
+        import sqlalchemy as sa
+
+        from vidpipe_dagster.resources.tables import paid_requests
+
         with self.engine.connect() as connection:
             row = connection.execute(
                 sa.select(paid_requests).where(paid_requests.c.request_key == request_key)
@@ -485,6 +492,8 @@ class PaidCalls(ConfigurableResource):
 
     def record_operation(self, request_key: str, operation: str, charge_id: int, run_id: str | None) -> None:
         """Written before polling starts; a restart with a sanitized prompt replaces it."""
+        from vidpipe_dagster.resources.tables import paid_operations
+
         with self._begin() as connection:
             insert = upsert(connection.dialect.name)(paid_operations)
             connection.execute(
@@ -499,6 +508,10 @@ class PaidCalls(ConfigurableResource):
             )
 
     def pending_operation(self, request_key: str) -> PendingOperation | None:
+        import sqlalchemy as sa
+
+        from vidpipe_dagster.resources.tables import charges, paid_operations
+
         with self._begin() as connection:
             # The run named is the charge's holder: whoever last took the operation over.
             row = connection.execute(
@@ -521,6 +534,10 @@ class PaidCalls(ConfigurableResource):
     # -- reading ------------------------------------------------------------------------
 
     def totals(self, project_id: str) -> CostTotals:
+        import sqlalchemy as sa
+
+        from vidpipe_dagster.resources.tables import charges
+
         with self._begin() as connection:
             self._ensure_budget(connection, project_id, usd_to_micros(self.default_budget_usd))
             budget = self._budget(connection, project_id)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from vidpipe_dagster.artifacts import read_manifest, split_partition
 from vidpipe_dagster.domain import StoredArtifact, Storyboard
-from vidpipe_dagster.media.draw import jpeg_data_uri
 from vidpipe_dagster.resources.ledger import AttemptLedger, AttemptRecord, AttemptStatus
 from vidpipe_dagster.resources.storage import BlobStore, ObjectMissing
 from vidpipe_dagster.review.page import AttemptReview, FilmReview, SceneReview, review_page, scene_starts
@@ -92,6 +91,8 @@ def write_review_page(
     duration_s: float,
 ) -> Path:
     """The review page of a cut made of `clips` (scene key -> accepted clip), written to `out`."""
+    from vidpipe_dagster.media.draw import jpeg_data_uri
+
     out.write_text(
         review_page(
             film_review(

@@ -19,7 +19,8 @@ from PIL import Image
 from vidpipe_dagster.pricing import MICROS_PER_USD
 from vidpipe_dagster.resources.controls import ProjectControls
 from vidpipe_dagster.resources.database import engine_for
-from vidpipe_dagster.resources.paid_calls import BudgetExceeded, ChargeRequest, ChargeStatus, charges
+from vidpipe_dagster.resources.paid_calls import BudgetExceeded, ChargeRequest, ChargeStatus
+from vidpipe_dagster.resources.tables import charges
 from vidpipe_dagster_tests.paid_workers import budget_race_worker, paid_calls_for
 
 WORKERS = 8

@@ -12,8 +12,6 @@ from pathlib import Path
 
 from dagster import ConfigurableResource
 
-from PIL import Image, ImageStat
-
 from vidpipe_dagster.creative.correction import apply_fixes, fixes_for
 from vidpipe_dagster.creative.music import describe_phrases
 from vidpipe_dagster.creative.offline_director import write_storyboard_parts
@@ -35,8 +33,6 @@ from vidpipe_dagster.domain import (
     StateChange,
     Storyboard,
 )
-from vidpipe_dagster.media.audio import phrase_boundaries, phrase_profiles
-from vidpipe_dagster.media.draw import draw_keyframe, draw_reference
 from vidpipe_dagster.media.ffmpeg import render_clip
 from vidpipe_dagster.media.variation import clip_variation, vary_clip
 from vidpipe_dagster.quality import measure_frames
@@ -65,6 +61,8 @@ class LocalTextModel(ConfigurableResource):
 
     def audio_phrases(self, audio: Path, duration_s: float) -> tuple[list[Phrase], ModelCall]:
         """Phrases where the signal changes, each described by its loudness and its onsets."""
+        from vidpipe_dagster.media.audio import phrase_boundaries, phrase_profiles
+
         started = time.perf_counter()
         starts = [0.0, *phrase_boundaries(audio)]
         phrases = describe_phrases(starts, *phrase_profiles(audio, starts))
@@ -82,6 +80,8 @@ class LocalImageModel(ConfigurableResource):
     def reference_image(
         self, *, prompt: str, subject: Character | Location, storyboard: Storyboard, out: Path, size: tuple[int, int]
     ) -> ModelCall:
+        from vidpipe_dagster.media.draw import draw_reference
+
         started = time.perf_counter()
         draw_reference(subject.name, subject.description or subject.name, seed=stable_seed(storyboard.metadata.title, subject.id), size=size, out=out)
         return ModelCall(model="local-pillow", seconds=_elapsed(started))
@@ -97,6 +97,8 @@ class LocalImageModel(ConfigurableResource):
         out: Path,
         size: tuple[int, int],
     ) -> ModelCall:
+        from vidpipe_dagster.media.draw import draw_keyframe
+
         started = time.perf_counter()
         draw_keyframe(
             caption=f"{scene.number}. {scene.shot_type}, {scene.lighting}",
@@ -172,6 +174,8 @@ class LocalJudge(ConfigurableResource):
         rules: list[str] | None = None,
         measures: FrameStatistics | None = None,
     ) -> JudgeVerdict:
+        from PIL import Image, ImageStat
+
         started = time.perf_counter()
         media = Path(media)
         issues: list[JudgeIssue] = []

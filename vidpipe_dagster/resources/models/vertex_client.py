@@ -15,13 +15,10 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pydantic
 from dagster import ConfigurableResource
-from google import genai
-from google.genai import errors as genai_errors
-from google.genai import types
 from pydantic import Field
 
 from vidpipe_dagster.domain import ModelCall
@@ -34,6 +31,11 @@ from vidpipe_dagster.resources.models.vertex_helpers import (
     retry_delay_from_details,
     sanitize_prompt,
 )
+
+if TYPE_CHECKING:
+    from google import genai
+    from google.genai import errors as genai_errors
+    from google.genai import types
 
 logger = get_logger("vertex")
 
@@ -222,6 +224,9 @@ class VertexSettings(ConfigurableResource):
     @contextmanager
     def client(self, model: str) -> Iterator[genai.Client]:
         """A google-genai client in Vertex AI mode for one model-method call, closed afterwards."""
+        from google import genai
+        from google.genai import types
+
         http_options = types.HttpOptions(
             base_url=self.base_url or None,
             timeout=max(1, int(self.request_timeout_s * 1000)),  # milliseconds
@@ -281,6 +286,8 @@ class VertexSettings(ConfigurableResource):
 
         Every other failure becomes a `VertexError` naming the model and the problem.
         """
+        from google.genai import errors as genai_errors
+
         attempts = max(1, self.max_attempts)
         for attempt in range(1, attempts + 1):
             recorder.count("requests")

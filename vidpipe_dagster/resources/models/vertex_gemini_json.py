@@ -4,10 +4,7 @@ answer, one sanitized retry on a safety block. Shared by storyboards, phrases an
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
-
-from google import genai
-from google.genai import types
+from typing import TYPE_CHECKING, TypeVar
 
 from vidpipe_dagster.log_context import get_logger
 from vidpipe_dagster.resources.models.vertex_client import (
@@ -17,6 +14,10 @@ from vidpipe_dagster.resources.models.vertex_client import (
     gemini_text,
 )
 from vidpipe_dagster.resources.models.vertex_helpers import OutputInvalid
+
+if TYPE_CHECKING:
+    from google import genai
+    from google.genai import types
 
 logger = get_logger("vertex")
 
@@ -48,6 +49,8 @@ def gemini_json(
 ) -> T:
     """Ask Gemini for JSON in `schema`, parse it with `parse`; one corrective turn on invalid output,
     one sanitized retry on a safety block."""
+    from google.genai import types
+
     config = types.GenerateContentConfig(
         system_instruction=system,
         response_mime_type="application/json",

@@ -14,7 +14,6 @@ import time
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from PIL import Image
 from pydantic import BaseModel, Field, ValidationError
 
 from vidpipe_dagster.domain import SCENE_DURATIONS, OutputInvalid, Phrase, describe_validation_error, parse_json_model
@@ -237,6 +236,8 @@ def video_aspect_ratio(size: tuple[int, int]) -> str:
 def fit_png(data: bytes, size: tuple[int, int]) -> bytes:
     """Image bytes (any format Pillow reads) cropped to `size`'s aspect ratio around the centre,
     resized to exactly `size` and encoded as PNG."""
+    from PIL import Image
+
     try:
         image = Image.open(io.BytesIO(data))
         image.load()

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dagster import ConfigurableResource
-from google import genai
-from google.genai import types
 from pydantic import Field
 
 from vidpipe_dagster.domain import Character, Location, ModelCall, Scene, Storyboard
@@ -20,12 +19,18 @@ from vidpipe_dagster.resources.models.vertex_client import (
 )
 from vidpipe_dagster.resources.models.vertex_helpers import fit_png, mime_type_for, nearest_aspect_ratio
 
+if TYPE_CHECKING:
+    from google import genai
+    from google.genai import types
+
 DEFAULT_REFERENCE_MODEL = "gemini-2.5-flash-image"
 DEFAULT_KEYFRAME_MODEL = "gemini-2.5-flash-image"
 DEFAULT_NEGATIVE_PROMPT = "blurry, low quality, distorted faces, extra limbs, flicker, text, captions, watermark, logo"
 
 
 def image_part(path: Path) -> types.Part:
+    from google.genai import types
+
     return types.Part.from_bytes(data=Path(path).read_bytes(), mime_type=mime_type_for(Path(path).name))
 
 
@@ -71,6 +76,8 @@ class VertexImageModel(ConfigurableResource):
         out: Path,
         size: tuple[int, int],
     ) -> ModelCall:
+        from google.genai import types
+
         model = self.keyframe_model
         if model.startswith("imagen"):
             raise VertexError(
@@ -106,6 +113,8 @@ class VertexImageModel(ConfigurableResource):
     def _imagen(
         self, client: genai.Client, recorder: CallRecorder, *, model: str, what: str, prompt: str, size: tuple[int, int]
     ) -> bytes:
+        from google.genai import types
+
         config = types.GenerateImagesConfig(
             number_of_images=1,
             aspect_ratio=nearest_aspect_ratio(size),
@@ -139,6 +148,8 @@ class VertexImageModel(ConfigurableResource):
         images: list[types.Part],
         size: tuple[int, int],
     ) -> bytes:
+        from google.genai import types
+
         config = types.GenerateContentConfig(
             response_modalities=["TEXT", "IMAGE"],
             image_config=types.ImageConfig(aspect_ratio=nearest_aspect_ratio(size)),

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import ConfigurableResource
-from google.genai import types
 from pydantic import BaseModel, Field, ValidationError
 
 from vidpipe_dagster.creative.rubric import CATEGORY_QUESTIONS, CATEGORY_WEIGHTS
@@ -22,6 +21,9 @@ from vidpipe_dagster.resources.models.vertex_client import CallRecorder, VertexE
 from vidpipe_dagster.resources.models.vertex_gemini_json import gemini_json
 from vidpipe_dagster.resources.models.vertex_helpers import OutputInvalid, parse_json_answer
 from vidpipe_dagster.resources.models.vertex_image import image_part
+
+if TYPE_CHECKING:
+    from google.genai import types
 
 DEFAULT_JUDGE_MODEL = "gemini-2.5-flash"
 
@@ -232,6 +234,8 @@ class VertexJudge(ConfigurableResource):
         return verdict.model_copy(update={"call": recorder.model_call()})
 
     def _media(self, clip: Path, recorder: CallRecorder) -> tuple[list[types.Part], str]:
+        from google.genai import types
+
         if clip.suffix.lower() in _IMAGE_SUFFIXES:
             recorder.count("input_images")
             return [image_part(clip)], "the keyframe (the last image attached)"

@@ -4,9 +4,9 @@ phrases and prompt rewrites, from Gemini on Vertex AI."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dagster import ConfigurableResource
-from google.genai import types
 from pydantic import Field, ValidationError
 
 from vidpipe_dagster.creative.correction import apply_fixes, fixes_for, keeps_original
@@ -38,11 +38,13 @@ from vidpipe_dagster.domain import (
     Storyboard,
     describe_validation_error,
 )
-from vidpipe_dagster.media.audio import wav_bytes
 from vidpipe_dagster.resources.models.vertex_client import CallRecorder, VertexResponseError, VertexSettings, gemini_text
 from vidpipe_dagster.resources.models.vertex_gemini_json import gemini_json
 from vidpipe_dagster.resources.models.vertex_helpers import PhrasesAnswer, mime_type_for, parse_phrases, phrases_prompt
 from vidpipe_dagster.timing import default_durations
+
+if TYPE_CHECKING:
+    from google.genai import types
 
 DEFAULT_TEXT_MODEL = "gemini-2.5-pro"
 
@@ -180,6 +182,8 @@ class VertexTextModel(ConfigurableResource):
     def rewrite_prompt(self, *, prompt: str, issues: list[JudgeIssue], problems: list[str]) -> tuple[str, ModelCall]:
         """Gemini rewrites the prompt with the fixes applied; a rewrite that drops part of the
         prompt gives way to the deterministic one (`creative.correction.apply_fixes`)."""
+        from google.genai import types
+
         model = self.model
         recorder = CallRecorder(model)
         what = "rewrite the prompt with the judge's fixes"
@@ -209,6 +213,10 @@ class VertexTextModel(ConfigurableResource):
     def _audio_part(self, audio: Path, recorder: CallRecorder) -> types.Part:
         """The track as Gemini gets it: the file itself when Gemini reads its type and it fits
         inline, else a 16 kHz mono WAV copy; a track too long even then is refused."""
+        from google.genai import types
+
+        from vidpipe_dagster.media.audio import wav_bytes
+
         mime_type = mime_type_for(audio.name)
         if mime_type.startswith("audio/") and audio.stat().st_size <= self.max_inline_bytes:
             data = audio.read_bytes()

@@ -7,11 +7,9 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import ConfigurableResource
-from google import genai
-from google.genai import types
 from pydantic import Field
 
 from vidpipe_dagster.domain import ModelCall, Scene
@@ -30,6 +28,10 @@ from vidpipe_dagster.resources.models.vertex_client import (
 from vidpipe_dagster.resources.models.vertex_helpers import mime_type_for, snap_duration, video_aspect_ratio
 from vidpipe_dagster.resources.models.vertex_image import DEFAULT_NEGATIVE_PROMPT
 from vidpipe_dagster.timing import FPS
+
+if TYPE_CHECKING:
+    from google import genai
+    from google.genai import types
 
 logger = get_logger("vertex")
 
@@ -76,6 +78,8 @@ class VertexVideoModel(ConfigurableResource):
         seed: int,
         audio: bool = False,
     ) -> ModelCall:
+        from google.genai import types
+
         model = self.model
         recorder = CallRecorder(model)
         duration = snap_duration(scene.duration_s)
