@@ -2,8 +2,6 @@
 
 Side by side, interleaved, in one run (this machine is noisy, so only ratios mean much):
   pipeline     the whole project through Dagster in-process (ledger, IO manager, event log, storage)
-               on the embedded instance (SQLite), and the same on a Postgres instance (Dagster's
-               storage and vidpipe's ledger and leases in one Postgres database), as production runs
   same output  a plain loop calling the same model backends with the same arguments: references,
                keyframes, each clip (opening on the previous clip's last frame), the stitch, the
                contact sheet. Its clips must be byte-identical to the pipeline's (checked).
@@ -45,12 +43,9 @@ def _peak_rss_mb() -> float:
     raise RuntimeError("/proc/self/status has no VmHWM line")
 
 
-def measure_pipeline(workdir: str, postgres_url: str | None = None) -> tuple[float, float, list[str]]:
-    """(seconds, peak RSS, the accepted clips' sha256 in scene order); on a Postgres instance
-    when given a database, else on SQLite."""
+def measure_pipeline(workdir: str) -> tuple[float, float, list[str]]:
+    """(seconds, peak RSS, the accepted clips' sha256 in scene order)."""
     os.environ.update(VIDPIPE_HOME=f"{workdir}/vidpipe", VIDPIPE_WORKSPACE_ROOT=f"{workdir}/ws")
-    if postgres_url:
-        os.environ["VIDPIPE_DATABASE_URL"] = postgres_url
     from dagster import instance_for_test
 
     from vidpipe_dagster.artifacts import load_materialized
@@ -62,8 +57,7 @@ def measure_pipeline(workdir: str, postgres_url: str | None = None) -> tuple[flo
 
     project = "bench"
     os.makedirs(f"{workdir}/dagster", exist_ok=True)
-    storage = {"storage": {"postgres": {"postgres_url": postgres_url}}} if postgres_url else None
-    with instance_for_test(overrides=storage, temp_dir=f"{workdir}/dagster") as instance:
+    with instance_for_test(temp_dir=f"{workdir}/dagster") as instance:
         defs = build_defs()
         store = defs.resources["blob_store"].open()
         submit_brief(instance, store, _brief(project))
@@ -181,23 +175,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    from vidpipe_dagster_tests.services import fresh_database, postgres_server
-
-    pipeline, on_postgres, same_output, same_work, stitch_copy = [], [], [], [], []
-    with tempfile.TemporaryDirectory(prefix="vidpipe-bench-clip-") as clip_dir, postgres_server(Path(clip_dir) / "pg") as server:
+    pipeline, same_output, same_work, stitch_copy = [], [], [], []
+    with tempfile.TemporaryDirectory(prefix="vidpipe-bench-clip-") as clip_dir:
         clip = _in_child(render_stitch_clip, Path(clip_dir))
         clip_mb = clip.stat().st_size / 1e6
         for round_number in range(args.repeat):
             pipeline.append(_in_scratch(measure_pipeline))
-            with fresh_database(server) as database_url:
-                on_postgres.append(_in_scratch(measure_pipeline, database_url))
             same_output.append(_in_scratch(measure_bare, False))
             same_work.append(_in_scratch(measure_bare, True))
             stitch_copy.append(_in_scratch(measure_stitch_vs_copy, str(clip)))
-            print(f"round {round_number + 1}/{args.repeat}: pipeline {pipeline[-1][0]:.2f} s, on Postgres {on_postgres[-1][0]:.2f} s, "
+            print(f"round {round_number + 1}/{args.repeat}: pipeline {pipeline[-1][0]:.2f} s, "
                   f"same output {same_output[-1][0]:.2f} s, same work {same_work[-1][0]:.2f} s", flush=True)
 
-    identical = all(row[2] == pipeline[0][2] for row in [*pipeline, *on_postgres, *same_output, *same_work])
+    identical = all(row[2] == pipeline[0][2] for row in [*pipeline, *same_output, *same_work])
 
     def ratios(numerator, denominator, column=0):
         values = [a[column] / b[column] for a, b in zip(numerator, denominator)]
@@ -208,22 +198,18 @@ def main() -> None:
 
     print(f"\n{SCENES}-scene project, local backend, {args.repeat} interleaved rounds (min / median)")
     print(f"{'measure':<52}{'value':>16}")
-    print(f"{'pipeline wall time, SQLite instance (s)':<52}{seconds(pipeline):>16}")
-    print(f"{'pipeline wall time, Postgres instance (s)':<52}{seconds(on_postgres):>16}")
+    print(f"{'pipeline wall time (s)':<52}{seconds(pipeline):>16}")
     print(f"{'bare loop, same output (s)':<52}{seconds(same_output):>16}")
     print(f"{'bare loop, same work (s)':<52}{seconds(same_work):>16}")
-    print(f"{'clips byte-identical (both pipelines, both loops)':<52}{identical!s:>16}")
+    print(f"{'clips byte-identical (pipeline and both loops)':<52}{identical!s:>16}")
     print(f"{'ratio pipeline / bare-same-output':<52}{ratios(pipeline, same_output):>16}")
     print(f"{'ratio pipeline / bare-same-work':<52}{ratios(pipeline, same_work):>16}")
-    print(f"{'ratio pipeline on Postgres / bare-same-output':<52}{ratios(on_postgres, same_output):>16}")
-    print(f"{'ratio pipeline on Postgres / bare-same-work':<52}{ratios(on_postgres, same_work):>16}")
-    print(f"{'ratio pipeline on Postgres / on SQLite':<52}{ratios(on_postgres, pipeline):>16}")
     stitched_ms = [row[0] * 1000 for row in stitch_copy]
     copied_ms = [row[1] * 1000 for row in stitch_copy]
     print(f"{f'stitch {STITCH_CLIPS} clips of {clip_mb:.1f} MB, concat -c copy (ms)':<52}{f'{min(stitched_ms):.0f} / {statistics.median(stitched_ms):.0f}':>16}")
     print(f"{'copy the same bytes (ms)':<52}{f'{min(copied_ms):.0f} / {statistics.median(copied_ms):.0f}':>16}")
     print(f"{'ratio stitch / copy':<52}{ratios(stitch_copy, [(row[1],) for row in stitch_copy]):>16}")
-    print(f"{'peak RSS, pipeline process, SQLite / Postgres (MB)':<52}{f'{max(row[1] for row in pipeline):.0f} / {max(row[1] for row in on_postgres):.0f}':>16}")
+    print(f"{'peak RSS, pipeline process (MB)':<52}{max(row[1] for row in pipeline):>16.0f}")
     print(f"{'peak RSS, bare loop process, same output (MB)':<52}{max(row[1] for row in same_output):>16.0f}")
     print(f"{'peak RSS, bare loop process, same work (MB)':<52}{max(row[1] for row in same_work):>16.0f}")
 
