@@ -27,6 +27,7 @@ dev: install
 
 bench: install-test
 	$(BIN)/python -m bench.pipeline
+	$(BIN)/python -m bench.instances
 	$(BIN)/python -m bench.attempts
 	$(BIN)/python -m bench.transfer
 	$(BIN)/python -m bench.concurrency

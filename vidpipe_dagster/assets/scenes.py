@@ -325,7 +325,7 @@ def scene_clip(
         def attempt(number: int, prompt: str) -> tuple[StoredArtifact, QualityReport]:
             # This asset stores its own attempts, so it takes the IO manager's fence itself: a
             # worker whose project lease was taken over neither pays for a clip nor publishes one.
-            lease.held.check()
+            lease.held.assert_held()
             out = directory / f"try-{number}" / "clip.mp4"
             out.parent.mkdir()
             call = video_model.clip(

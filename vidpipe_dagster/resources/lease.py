@@ -66,7 +66,7 @@ class LeaseRecord:
         return f"held by {self.holder} (token {self.token}) until {until}"
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class LeaseHold:
     """What an acquirer holds: the lease of one project, under one token."""
 
@@ -76,10 +76,28 @@ class LeaseHold:
     token: int
     # The holder whose expired lease this one took over without its release: it died or stalled.
     took_over_from: str | None = None
+    # This process's monotonic clock just before the last renewal that succeeded (or the acquire):
+    # the database's expiry is at least a TTL after it.
+    renewed_at: float = field(default_factory=time.monotonic)
+    # Why the lease is lost, once a renewal found it taken over.
+    lost: str | None = None
 
     def check(self) -> None:
-        """`StaleLease` unless this is still the holder; renews the lease when it is."""
+        """The fence, in the database: `StaleLease` unless this is still the holder; renews the lease when it is."""
         self.lease.renew(self)
+
+    def assert_held(self) -> None:
+        """`StaleLease` when the heartbeat found the lease taken over or has not renewed it for a
+        TTL; no database call. For the checks before work (a load, an upload, a model call):
+        publishing still goes through the fence (`check` or `fenced`)."""
+        if self.lost is not None:
+            raise StaleLease(self.lost)
+        silent = time.monotonic() - self.renewed_at
+        if silent >= self.lease.ttl_seconds:
+            raise StaleLease(
+                f"the lease of project {self.project_id!r} (token {self.token}, {self.holder}) was not renewed "
+                f"for {silent:.0f} s, past its {self.lease.ttl_seconds} s TTL: another worker may hold it; this worker must not commit"
+            )
 
     @contextmanager
     def fenced(self) -> Iterator[sa.Connection]:
@@ -121,6 +139,7 @@ class ProjectLease(ConfigurableResource):
 
         from vidpipe_dagster.resources.tables import leases
 
+        started = time.monotonic()
         with self.begin() as connection:
             # Locked until the upsert below decides, so `previous` is exactly what it replaces.
             previous = connection.execute(
@@ -145,7 +164,9 @@ class ProjectLease(ConfigurableResource):
             token = connection.execute(statement).scalar_one_or_none()
         if token is None:
             return None
-        return LeaseHold(self, project_id, holder, token, took_over_from=previous if previous not in ("", holder) else None)
+        return LeaseHold(
+            self, project_id, holder, token, took_over_from=previous if previous not in ("", holder) else None, renewed_at=started
+        )
 
     def acquire(self, project_id: str, holder: str, progress: logging.Logger = log) -> LeaseHold:
         """The project's lease, waiting up to `acquire_timeout_seconds` for the current holder."""
@@ -168,22 +189,29 @@ class ProjectLease(ConfigurableResource):
             time.sleep(min(1.0, self.ttl_seconds / 10))
 
     def renew(self, hold: LeaseHold, connection: sa.Connection | None = None) -> None:
-        """Extend the lease by a TTL from now; `StaleLease` when another holder has taken it over."""
+        """Extend the lease by a TTL from now; `StaleLease` when another holder has taken it over.
+        In the caller's transaction the renewal stands only if that commits, so only a renewal of
+        our own moves `renewed_at`."""
         from vidpipe_dagster.resources.tables import leases
 
-        with self._transaction(connection) as connection:
+        started = time.monotonic()
+        with self._transaction(connection) as transaction:
             statement = (
                 leases.update()
                 .where(_unchanged(hold))
-                .values(expires_at=database_now(connection.dialect.name) + self.ttl_seconds)
+                .values(expires_at=database_now(transaction.dialect.name) + self.ttl_seconds)
             )
-            if connection.execute(statement).rowcount == 1:
-                return
-            current = self.current(hold.project_id, connection)
-        raise StaleLease(
+            renewed = transaction.execute(statement).rowcount == 1
+            current = None if renewed else self.current(hold.project_id, transaction)
+        if renewed:
+            if connection is None:
+                hold.renewed_at = max(hold.renewed_at, started)
+            return
+        hold.lost = (
             f"the lease of project {hold.project_id!r} (token {hold.token}, {hold.holder}) was taken over: "
             f"it is now {current.describe() if current else 'gone'}; this worker must not commit"
         )
+        raise StaleLease(hold.lost)
 
     def release(self, hold: LeaseHold) -> None:
         """Let the next holder in at once; nothing to do when the lease was taken over already.

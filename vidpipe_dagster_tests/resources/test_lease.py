@@ -63,6 +63,9 @@ def test_an_expired_lease_is_taken_over_with_the_next_token_and_its_old_holder_r
     assert (successor.token, successor.took_over_from) == (stalled.token + 1, "run-a")
     with pytest.raises(StaleLease, match=r"taken over: it is now held by run-b \(token 2\)"):
         stalled.check()
+    # Once a renewal found it taken over, work is refused before it starts, without asking again.
+    with pytest.raises(StaleLease, match=r"taken over: it is now held by run-b \(token 2\)"):
+        stalled.assert_held()
     lease.release(stalled)
     assert lease.current("harbor").holder == "run-b"
     assert lease.try_acquire("harbor", "run-c") is None
@@ -73,8 +76,20 @@ def test_the_heartbeat_keeps_a_lease_past_its_ttl(database_url):
     with lease.holding("harbor", "run-a") as hold:
         time.sleep(2.5)
         assert lease.try_acquire("harbor", "run-b") is None
+        hold.assert_held()
         hold.check()
     assert lease.try_acquire("harbor", "run-b").token == 2
+
+
+def test_a_holder_not_renewed_for_a_ttl_refuses_work_before_anyone_takes_over(database_url):
+    lease = ProjectLease(database_url=database_url, ttl_seconds=1)
+    stalled = lease.acquire("harbor", "run-a")  # its heartbeat froze with it
+    stalled.assert_held()
+    time.sleep(1.1)
+
+    with pytest.raises(StaleLease, match=r"project 'harbor' \(token 1, run-a\) was not renewed for 1 s, past its 1 s TTL"):
+        stalled.assert_held()
+    assert lease.current("harbor").holder == "run-a"
 
 
 def test_a_commit_with_a_stale_token_is_refused_and_stores_nothing(database_url):
