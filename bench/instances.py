@@ -1,10 +1,15 @@
-"""The pipeline on the embedded instance (SQLite) and on a Postgres instance, as production runs it.
+"""The pipeline on each Dagster instance it can run on, side by side.
 
 bench.pipeline's project (6 scenes, local backend) through Dagster in-process, in interleaved
-rounds: once on Dagster's SQLite storage with vidpipe's tables in SQLite (what `vidpipe demo`
-uses), once with Dagster's storage and vidpipe's ledger and leases in one Postgres database (a
-fresh one per round; pgserver, or the server VIDPIPE_TEST_POSTGRES_URL names). Each measurement
-runs in a fresh child process and reports its own peak RSS; the clips must be byte-identical.
+rounds, on:
+  embedded        vidpipe's embedded instance (what `vidpipe demo` uses): Dagster's SQLite storages
+                  with one engine per database and commits that do not wait for the disk
+  dagster-sqlite  Dagster's own SQLite storages as they come (an engine per connection)
+  postgres        Dagster's storage and vidpipe's ledger and leases in one Postgres database, as
+                  production runs it (a fresh one per round; pgserver, or the server
+                  VIDPIPE_TEST_POSTGRES_URL names)
+Each measurement runs in a fresh child process and reports its own peak RSS; the clips must be
+byte-identical on every instance.
 
     python -m bench.instances [--repeat 3]      (from the repository root)
 """
@@ -12,42 +17,11 @@ runs in a fresh child process and reports its own peak RSS; the clips must be by
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
-from bench.pipeline import SCENES, _brief, _in_scratch, _peak_rss_mb
-
-
-def measure(workdir: str, postgres_url: str | None) -> tuple[float, float, list[str]]:
-    """(seconds, peak RSS, the accepted clips' sha256 in scene order) on Postgres when given a
-    database, else on SQLite."""
-    os.environ.update(VIDPIPE_HOME=f"{workdir}/vidpipe", VIDPIPE_WORKSPACE_ROOT=f"{workdir}/ws")
-    if postgres_url:
-        os.environ["VIDPIPE_DATABASE_URL"] = postgres_url
-    from dagster import instance_for_test
-
-    from vidpipe_dagster.artifacts import load_materialized
-    from vidpipe_dagster.definitions import build_defs
-    from vidpipe_dagster.domain import scene_key
-    from vidpipe_dagster.in_process import run_project
-    from vidpipe_dagster.intake import submit_brief
-    from vidpipe_dagster.partitions import scene_partition_key
-
-    storage = {"storage": {"postgres": {"postgres_url": postgres_url}}} if postgres_url else None
-    os.makedirs(f"{workdir}/dagster", exist_ok=True)
-    with instance_for_test(overrides=storage, temp_dir=f"{workdir}/dagster") as instance:
-        defs = build_defs()
-        store = defs.resources["blob_store"].open()
-        submit_brief(instance, store, _brief("bench"))
-        started = time.perf_counter()
-        run_project(defs, instance, store, "bench", log_level="WARNING")
-        elapsed = time.perf_counter() - started
-        partitions = [str(scene_partition_key("bench", scene_key(number))) for number in range(1, SCENES + 1)]
-        hashes = [load_materialized(instance, store, "scene_clip", p).objects["clip.mp4"].sha256 for p in partitions]
-    return elapsed, _peak_rss_mb(), hashes
+from bench.pipeline import INSTANCES, SCENES, _in_scratch, measure_pipeline
 
 
 def main() -> None:
@@ -56,22 +30,31 @@ def main() -> None:
     args = parser.parse_args()
     from vidpipe_dagster_tests.services import fresh_database, postgres_server
 
-    on_sqlite, on_postgres = [], []
+    rows: dict[str, list[tuple]] = {kind: [] for kind in INSTANCES}
     with tempfile.TemporaryDirectory(prefix="vidpipe-bench-") as scratch, postgres_server(Path(scratch) / "pg") as server:
         for round_number in range(args.repeat):
-            on_sqlite.append(_in_scratch(measure, None))
-            with fresh_database(server) as database_url:
-                on_postgres.append(_in_scratch(measure, database_url))
-            print(f"round {round_number + 1}/{args.repeat}: SQLite {on_sqlite[-1][0]:.2f} s, Postgres {on_postgres[-1][0]:.2f} s", flush=True)
+            for kind in INSTANCES:
+                if kind == "postgres":
+                    with fresh_database(server) as database_url:
+                        rows[kind].append(_in_scratch(measure_pipeline, kind, database_url))
+                else:
+                    rows[kind].append(_in_scratch(measure_pipeline, kind))
+            print(f"round {round_number + 1}/{args.repeat}: " + ", ".join(f"{kind} {rows[kind][-1][0]:.2f} s" for kind in INSTANCES), flush=True)
 
-    ratios = [postgres[0] / sqlite[0] for sqlite, postgres in zip(on_sqlite, on_postgres)]
+    def ratios(kind: str) -> str:
+        values = [row[0] / embedded[0] for row, embedded in zip(rows[kind], rows["embedded"])]
+        return f"{min(values):.2f} / {statistics.median(values):.2f}"
+
     print(f"\n{SCENES}-scene project, local backend, {args.repeat} interleaved rounds (min / median)")
-    for name, rows in (("SQLite (embedded)", on_sqlite), ("Postgres", on_postgres)):
-        print(f"{f'pipeline wall time, {name} instance (s)':<52}{f'{min(r[0] for r in rows):.2f} / {statistics.median(r[0] for r in rows):.2f}':>16}")
-        print(f"{f'peak RSS, {name} instance (MB)':<52}{max(r[1] for r in rows):>16.0f}")
-    print(f"{'ratio Postgres / SQLite (per round)':<52}{f'{min(ratios):.2f} / {statistics.median(ratios):.2f}':>16}")
-    identical = all(row[2] == on_sqlite[0][2] for row in [*on_sqlite, *on_postgres])
-    print(f"{'clips byte-identical on both instances':<52}{identical!s:>16}")
+    for kind in INSTANCES:
+        print(f"{f'pipeline wall time, {kind} instance (s)':<56}{f'{min(r[0] for r in rows[kind]):.2f} / {statistics.median(r[0] for r in rows[kind]):.2f}':>16}")
+    for kind in INSTANCES[1:]:
+        print(f"{f'ratio {kind} / embedded (per round)':<56}{ratios(kind):>16}")
+    for kind in INSTANCES:
+        print(f"{f'peak RSS, {kind} instance (MB)':<56}{max(r[1] for r in rows[kind]):>16.0f}")
+    first = rows["embedded"][0][2]
+    identical = all(row[2] == first for kind_rows in rows.values() for row in kind_rows)
+    print(f"{'clips byte-identical on every instance':<56}{identical!s:>16}")
 
 
 if __name__ == "__main__":

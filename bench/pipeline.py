@@ -1,7 +1,8 @@
 """What the pipeline costs beyond its media work, for a 6-scene project on the local backend.
 
 Side by side, interleaved, in one run (this machine is noisy, so only ratios mean much):
-  pipeline     the whole project through Dagster in-process (ledger, IO manager, event log, storage)
+  pipeline     the whole project through Dagster in-process (ledger, IO manager, event log, storage),
+               on vidpipe's embedded instance, as `vidpipe demo` runs it
   same output  a plain loop calling the same model backends with the arguments the pipeline used
                (its prompts and seeds, read from the first round's manifests): references,
                keyframes, each clip (opening on the previous clip's last frame), the stitch, the
@@ -27,8 +28,14 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
 
 SCENES = 6
 STITCH_CLIPS = 20
@@ -95,12 +102,39 @@ def count_clip_decodes() -> dict[str, int]:
     return tally
 
 
-def measure_pipeline(workdir: str) -> tuple[float, float, list[str], dict, dict[str, float]]:
-    """(seconds, peak RSS, the accepted clips' sha256 in scene order, the calls the bare loop
-    replays, decoding passes per clip made)."""
-    os.environ.update(VIDPIPE_HOME=f"{workdir}/vidpipe", VIDPIPE_WORKSPACE_ROOT=f"{workdir}/ws")
-    from dagster import instance_for_test
+INSTANCES = ("embedded", "dagster-sqlite", "postgres")
 
+
+@contextmanager
+def pipeline_instance(workdir: str, kind: str, postgres_url: str | None = None) -> Iterator[DagsterInstance]:
+    """The Dagster instance a measurement runs on: vidpipe's embedded one (what `vidpipe demo`
+    uses: Dagster's SQLite storages with one engine per database), Dagster's own SQLite storages
+    as they come, or Dagster's storage in Postgres (as production runs it; vidpipe's ledger and
+    leases move there too)."""
+    from dagster import DagsterInstance, instance_for_test
+
+    from vidpipe_dagster.embedded_instance import write_embedded_dagster_yaml
+
+    home = Path(workdir) / "dagster"
+    if kind == "embedded":
+        with DagsterInstance.from_config(str(write_embedded_dagster_yaml(home))) as instance:
+            yield instance
+        return
+    home.mkdir(parents=True, exist_ok=True)
+    storage = None
+    if kind == "postgres":
+        os.environ["VIDPIPE_DATABASE_URL"] = postgres_url
+        storage = {"storage": {"postgres": {"postgres_url": postgres_url}}}
+    with instance_for_test(overrides=storage, temp_dir=str(home)) as instance:
+        yield instance
+
+
+def measure_pipeline(
+    workdir: str, kind: str = "embedded", postgres_url: str | None = None
+) -> tuple[float, float, list[str], dict, dict[str, float]]:
+    """(seconds, peak RSS, the accepted clips' sha256 in scene order, the calls the bare loop
+    replays, decoding passes per clip made), on the instance `kind` names (`pipeline_instance`)."""
+    os.environ.update(VIDPIPE_HOME=f"{workdir}/vidpipe", VIDPIPE_WORKSPACE_ROOT=f"{workdir}/ws")
     from vidpipe_dagster.artifacts import load_materialized
     from vidpipe_dagster.definitions import build_defs
     from vidpipe_dagster.domain import scene_key
@@ -110,13 +144,12 @@ def measure_pipeline(workdir: str) -> tuple[float, float, list[str], dict, dict[
 
     project = "bench"
     decodes = count_clip_decodes()
-    os.makedirs(f"{workdir}/dagster", exist_ok=True)
-    with instance_for_test(temp_dir=f"{workdir}/dagster") as instance:
+    with pipeline_instance(workdir, kind, postgres_url) as instance:
         defs = build_defs()
         store = defs.resources["blob_store"].open()
         submit_brief(instance, store, _brief(project))
         started = time.perf_counter()
-        run_project(defs, instance, store, project)
+        run_project(defs, instance, store, project, log_level="WARNING")
         elapsed = time.perf_counter() - started
 
         def latest(asset: str, partition: str):
