@@ -2,10 +2,11 @@
 engine made once.
 
 Dagster's own SQLite run and event-log storages build a new SQLAlchemy engine for every
-connection (NullPool, and no setting to change it): a 6-scene film made about 2,200 of them, and
-each new engine initializes its dialect again on its first connect. These subclasses keep one
-engine per database file for the life of the storage; every connection is still a fresh SQLite
-connection (NullPool), so threads and processes share nothing they did not share before.
+connection (NullPool, and no setting to change it): a 6-scene film made about 2,200 of them, each
+initializing its dialect again, and opening, setting up and closing a SQLite connection for every
+event. These subclasses keep one engine per database file (the runs database, the event-log index
+and the most recent runs' logs) with one idle connection each; more connections open while
+several threads write, and close when they are done.
 
 They also commit without waiting for the disk (`synchronous=NORMAL`, on the WAL journal Dagster
 puts every one of these databases in): a commit stays atomic and the database consistent after
@@ -19,6 +20,7 @@ The webserver and the daemon load this module from dagster.yaml: it imports only
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources as package_files
@@ -31,7 +33,11 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
 )
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
+
+
+# Event-log databases (the index and the latest runs') whose engine and idle connection are kept.
+KEPT_SHARDS = 16
 
 
 def write_embedded_dagster_yaml(home: Path) -> Path:
@@ -45,7 +51,13 @@ def write_embedded_dagster_yaml(home: Path) -> Path:
 
 
 def _engine(conn_string: str, **connect_args: object) -> Engine:
-    engine = create_engine(conn_string, poolclass=NullPool, connect_args=connect_args)
+    # One idle connection kept per database (more are opened as threads need them, and closed
+    # when returned): opening, setting up and closing a SQLite connection per statement was most
+    # of what an event cost.
+    engine = create_engine(
+        conn_string, poolclass=QueuePool, pool_size=1, max_overflow=-1,
+        connect_args={"check_same_thread": False, **connect_args},
+    )
 
     @event.listens_for(engine, "connect")
     def _commit_without_waiting_for_the_disk(connection, _record) -> None:
@@ -59,7 +71,7 @@ class EmbeddedSqliteEventLogStorage(SqliteEventLogStorage):
 
     def __init__(self, *args, **kwargs):
         # Before Dagster's own set-up, which connects to a new home's index.
-        self._engines: dict[str, Engine] = {}
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_lock = threading.Lock()
         super().__init__(*args, **kwargs)
 
@@ -69,9 +81,15 @@ class EmbeddedSqliteEventLogStorage(SqliteEventLogStorage):
 
     def _shard_engine(self, shard: str) -> Engine:
         with self._engines_lock:
-            if shard not in self._engines:
-                self._engines[shard] = _engine(self.conn_string_for_shard(shard), timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
-            return self._engines[shard]
+            if shard in self._engines:
+                self._engines.move_to_end(shard)
+                return self._engines[shard]
+            # The most recently used shards only: a webserver reads thousands of runs' logs, and
+            # each kept engine holds a file open.
+            while len(self._engines) >= KEPT_SHARDS:
+                self._engines.popitem(last=False)[1].dispose()
+            engine = self._engines[shard] = _engine(self.conn_string_for_shard(shard), timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+            return engine
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
