@@ -8,6 +8,7 @@ imported only then.
 from __future__ import annotations
 
 import functools
+import time
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,6 +45,23 @@ def database_now(dialect: str) -> sa.ColumnElement[float]:
     return sa.literal_column("((julianday('now') - 2440587.5) * 86400.0)", sa.Double)
 
 
+def _use_wal(dbapi_connection, patience_s: float = 60.0) -> None:
+    """Put the database in WAL mode. SQLite refuses the switch at once, without its busy wait,
+    while another connection holds a lock, as when several workers open a fresh database together:
+    try again until it goes through (a database already in WAL says so at once)."""
+    import sqlite3
+
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 @functools.cache
 def engine_for(url: str) -> sa.Engine:
     """One connection pool per URL per process (a pool, not pipeline state)."""
@@ -61,7 +79,7 @@ def engine_for(url: str) -> sa.Engine:
             # WAL lets readers proceed while one process writes. Autocommit at the driver level
             # hands transaction control to the "begin" hook below (SQLAlchemy's documented recipe).
             dbapi_connection.isolation_level = None
-            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            _use_wal(dbapi_connection)
 
         @sa.event.listens_for(engine, "begin")
         def _sqlite_begin(connection) -> None:
