@@ -3,14 +3,19 @@ cost in throughput, and what one lease acquire and release cost.
 
 20 runs over 5 projects (each project's setup, its two scenes and its cut, in that order) are
 submitted together over GraphQL to Dagster's own webserver; its daemon runs K of them at a time
-(K = 1, 2, 4), never two of one project. One Postgres, the local model backend, every model pool
-at K slots (the pools are not what is measured here).
+(K = 1, 2, 4), never two of one project, each in a process forked by the deployment's run launcher.
+One Postgres, the local model backend, every model pool with a slot for each run: the pools are not
+what is measured here (with K slots they were: the daemon holds back a queued run whose first
+steps' pools look full, and counts a run started in the last 5 s as holding its first steps'
+slots). The projects are submitted once the pipeline's sensors are stopped, so that no sequencer
+queues runs of its own ahead of the measured ones.
 
   wall    from the first submission to the end of the last run
   ideal   each project's runs back to back (run start to end, as measured at K = 1), summed over
           the projects, divided by K: perfect packing with nothing between runs
   ratio   wall / ideal. What is above 1 is the queue's dequeue interval, each run worker's start-up,
-          and, with K above this machine's cores, CPU contention.
+          and CPU contention: at K=1 a run has both cores to itself (ffmpeg uses both), the
+          webserver, the daemon and Postgres included.
 At K = 1 the time between runs, (wall - the runs' own time) / 20, is what a run costs beyond
 its work: the dequeue interval and a run worker's start-up.
 
@@ -53,10 +58,12 @@ def measure_runs(root: Path, database_url: str, concurrency: int) -> tuple[float
     environment = deployment_environment(root, database_url, max_concurrent_runs=concurrency)
     os.environ.update(environment)
     with DagsterInstance.from_config(environment["DAGSTER_HOME"]) as instance:
-        submit_projects(instance, *PROJECTS)
-        apply_pool_limits(instance, dict.fromkeys(MODEL_POOLS, concurrency))
+        apply_pool_limits(instance, dict.fromkeys(MODEL_POOLS, RUNS))
         with DagsterStack(environment, root / "stack-logs") as stack:
             stack.stop_sensors("inbox", "scene_sequencer")
+            # Submitted only now: a sequencer that saw them at the daemon's start would have
+            # queued their setups ahead of the runs measured here.
+            submit_projects(instance, *PROJECTS)
             submitted = time.time()
             launched = [(project, stack.launch_run(job, partition(project))) for job, partition in STAGES for project in PROJECTS]
             records = dict(zip([run for _, run in launched], wait_for_runs(instance, [run for _, run in launched], timeout=3600)))

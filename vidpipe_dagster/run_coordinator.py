@@ -5,6 +5,10 @@ the UI, a backfill, a sensor or `dagster job launch` all pass through `submit_ru
 queued, so the tag is derived here from the partition tags Dagster sets on them: nobody has to
 remember to add it.
 
+It also takes a fraction of a second for `dequeue_interval_seconds`, where Dagster's own
+coordinator takes whole seconds: the queue daemon waits for the next look in half-second steps, so
+0.5 is the shortest gap it can keep between one project's runs, against 1 s at best otherwise.
+
 The webserver and the daemon load this module from dagster.yaml, and nothing else of vidpipe: it
 imports only Dagster, so their image is the stock Dagster libraries plus this one file
 (deploy/Dockerfile.dagster), not the user-code image with ffmpeg, PyAV and the model SDKs.
@@ -12,9 +16,11 @@ imports only Dagster, so their image is the stock Dagster libraries plus this on
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
-from dagster import DagsterRun, QueuedRunCoordinator, SubmitRunContext
+from dagster import DagsterRun, Field, QueuedRunCoordinator, SubmitRunContext
+from dagster._core.errors import DagsterInvalidConfigError
 
 PROJECT_TAG = "vidpipe/project"
 
@@ -30,6 +36,30 @@ def project_of_run(tags: Mapping[str, str]) -> str | None:
 
 
 class ProjectRunCoordinator(QueuedRunCoordinator):
+    def __init__(self, dequeue_interval_seconds: float | None = None, **kwargs):
+        if dequeue_interval_seconds is not None and not dequeue_interval_seconds > 0:
+            raise DagsterInvalidConfigError(
+                f"run_coordinator.config.dequeue_interval_seconds must be above 0 seconds, not {dequeue_interval_seconds}", [], None
+            )
+        whole_seconds = None if dequeue_interval_seconds is None else math.ceil(dequeue_interval_seconds)
+        super().__init__(dequeue_interval_seconds=whole_seconds, **kwargs)
+        self._dequeue_interval = dequeue_interval_seconds
+
+    @classmethod
+    def config_type(cls) -> dict:
+        return {
+            **super().config_type(),
+            "dequeue_interval_seconds": Field(
+                float, is_required=False,
+                description="Seconds between the queue daemon's looks at the queue; fractions allowed, 0.5 at the least in effect.",
+            ),
+        }  # fmt: skip
+
+    @property
+    def dequeue_interval_seconds(self) -> float:
+        # Read by the daemon for its loop, which waits on a float.
+        return self._dequeue_interval if self._dequeue_interval is not None else super().dequeue_interval_seconds
+
     def submit_run(self, context: SubmitRunContext) -> DagsterRun:
         run = context.dagster_run
         project = project_of_run(run.tags)

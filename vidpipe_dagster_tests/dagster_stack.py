@@ -53,16 +53,17 @@ def deployment_environment(
     production dagster.yaml (with another run limit when given), Dagster's storage, the ledger and
     the leases in one Postgres, objects and workspaces under `root` (one machine, one disk).
 
-    There is no container engine here, so runs are processes: the default run launcher replaces
-    dagster.yaml's DockerRunLauncher, the one difference. Compute logs go to `compute_log_bucket`
+    There is no container engine here, so runs are processes: the embedded instance's launcher
+    (forked from a warm parent) replaces dagster.yaml's DockerRunLauncher, the one difference. Compute logs go to `compute_log_bucket`
     on the GCS emulator when one is given, else to Dagster's local default."""
     config = yaml.safe_load((REPOSITORY_ROOT / "dagster.yaml").read_text())
-    del config["run_launcher"]
+    home = root / "dagster_home"
+    embedded = (REPOSITORY_ROOT / "vidpipe_dagster" / "deploy" / "embedded.dagster.yaml").read_text()
+    config["run_launcher"] = yaml.safe_load(embedded.replace("{DAGSTER_HOME}", str(home)))["run_launcher"]
     if compute_log_bucket is None:
         del config["compute_logs"]
     if max_concurrent_runs is not None:
         config["concurrency"]["runs"]["max_concurrent_runs"] = max_concurrent_runs
-    home = root / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
     environment = {
