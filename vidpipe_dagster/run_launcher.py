@@ -142,13 +142,15 @@ class ForkingRunLauncher(RunLauncher, ConfigurableClass):
         run = self._instance.get_run_by_id(run_id)
         if run is None or run.is_finished:
             return False
-        self._instance.report_run_canceling(run)
         pid = self._local_worker(run)
         if pid is None:
+            # The run is left as it is (not marked canceling with nobody to cancel it); the UI
+            # offers to force the termination.
             self._instance.report_engine_event(
                 f"could not reach the run worker to stop it: {self._unreachable(run)}", run, cls=self.__class__
             )
             return False
+        self._instance.report_run_canceling(run)
         # The worker takes SIGTERM as an interrupt: its step stops and the run ends canceled.
         os.kill(pid, signal.SIGTERM)
         return True
@@ -158,8 +160,12 @@ class ForkingRunLauncher(RunLauncher, ConfigurableClass):
         return True
 
     def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
-        if run.tags.get(WORKER_HOST_TAG) != socket.gethostname():
-            return CheckRunHealthResult(WorkerStatus.UNKNOWN, self._unreachable(run))
+        if WORKER_PID_TAG not in run.tags or run.tags.get(WORKER_HOST_TAG) != socket.gethostname():
+            # Not a worker this machine can see: a run executed in its own process (`vidpipe
+            # demo`, `materialize()`), one on another machine, or one whose tags are still being
+            # written. Run monitoring fails a run on any answer but RUNNING, so the lease reaper,
+            # which watches every run, judges these.
+            return CheckRunHealthResult(WorkerStatus.RUNNING, f"not a run worker of this machine ({self._unreachable(run)}); the lease reaper watches it")
         if self._local_worker(run) is None:
             return CheckRunHealthResult(WorkerStatus.NOT_FOUND, f"run worker process {run.tags[WORKER_PID_TAG]} is gone")
         return CheckRunHealthResult(WorkerStatus.RUNNING)
@@ -186,7 +192,7 @@ class ForkingRunLauncher(RunLauncher, ConfigurableClass):
     def _unreachable(run: DagsterRun) -> str:
         host, pid = run.tags.get(WORKER_HOST_TAG), run.tags.get(WORKER_PID_TAG)
         if host is None:
-            return "the run has no worker yet"
+            return "the run has no worker of this launcher"
         if host != socket.gethostname():
             return f"it runs on {host}, not on {socket.gethostname()}"
         return f"process {pid} is gone"

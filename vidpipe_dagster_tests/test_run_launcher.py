@@ -11,11 +11,11 @@ import subprocess
 import sys
 
 import yaml
-from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus
+from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus
 from dagster._core.launcher import WorkerStatus
 
 from vidpipe_dagster.embedded_instance import write_embedded_dagster_yaml
-from vidpipe_dagster.run_launcher import WORKER_HOST_TAG, WORKER_PID_TAG
+from vidpipe_dagster.run_launcher import WORKER_HOST_TAG, WORKER_PID_TAG, ForkingRunLauncher
 from vidpipe_dagster_tests.dagster_stack import DagsterStack, submit_projects, wait_for, wait_for_runs
 from vidpipe_dagster_tests.test_concurrency import worker_pid
 
@@ -93,3 +93,21 @@ def test_a_preload_module_that_does_not_import_fails_the_run_naming_it(deploymen
             if e.dagster_event.engine_event_data.error is not None
         ]
         assert any("preload_modules names 'vidpipe_dagster.no_such_module', which does not import here" in error for error in errors), errors
+
+
+def a_run(**tags: str) -> DagsterRun:
+    return DagsterRun(job_name="scene", run_id="f0f0f0f0-0000-0000-0000-000000000000", status=DagsterRunStatus.STARTED, tags=tags)
+
+
+def test_run_monitoring_leaves_alone_a_run_it_cannot_see_and_fails_one_whose_worker_is_gone() -> None:
+    launcher = ForkingRunLauncher()
+    # Executed in its own process (`vidpipe demo`, `materialize()`): no worker of this launcher.
+    in_process = launcher.check_run_worker_health(a_run())
+    assert in_process.status == WorkerStatus.RUNNING and "the lease reaper watches it" in in_process.msg
+    elsewhere = launcher.check_run_worker_health(a_run(**{WORKER_HOST_TAG: "another-machine", WORKER_PID_TAG: "12"}))
+    assert elsewhere.status == WorkerStatus.RUNNING and "it runs on another-machine" in elsewhere.msg
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    gone = launcher.check_run_worker_health(a_run(**{WORKER_HOST_TAG: socket.gethostname(), WORKER_PID_TAG: str(ended.pid)}))
+    assert gone.status == WorkerStatus.NOT_FOUND and f"run worker process {ended.pid} is gone" in gone.msg
