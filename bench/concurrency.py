@@ -14,8 +14,8 @@ queues runs of its own ahead of the measured ones.
   ideal   each project's runs back to back (run start to end, as measured at K = 1), summed over
           the projects, divided by K: perfect packing with nothing between runs
   ratio   wall / ideal. What is above 1 is the queue's dequeue interval, each run worker's start-up,
-          and CPU contention: at K=1 a run has both cores to itself (ffmpeg uses both), the
-          webserver, the daemon and Postgres included.
+          and CPU contention: at K=1 a run, with its ffmpeg, Postgres, the daemon and the
+          webserver, already keeps this 2-core machine about half busy.
 At K = 1 the time between runs, (wall - the runs' own time) / 20, is what a run costs beyond
 its work: the dequeue interval and a run worker's start-up.
 

@@ -54,8 +54,9 @@ def deployment_environment(
     the leases in one Postgres, objects and workspaces under `root` (one machine, one disk).
 
     There is no container engine here, so runs are processes: the embedded instance's launcher
-    (forked from a warm parent) replaces dagster.yaml's DockerRunLauncher, the one difference. Compute logs go to `compute_log_bucket`
-    on the GCS emulator when one is given, else to Dagster's local default."""
+    (forked from a warm parent) replaces dagster.yaml's DockerRunLauncher, the one difference.
+    Compute logs go to `compute_log_bucket` on the GCS emulator when one is given, else to
+    Dagster's local default."""
     config = yaml.safe_load((REPOSITORY_ROOT / "dagster.yaml").read_text())
     home = root / "dagster_home"
     embedded = (REPOSITORY_ROOT / "vidpipe_dagster" / "deploy" / "embedded.dagster.yaml").read_text()
