@@ -43,13 +43,13 @@ class WarmParent:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
             cwd=repository_origin.code_pointer.working_directory or None,
         )  # fmt: skip
+        # Launches come from the daemon's dequeue threads; the parent answers one request at a time.
         self._lock = threading.Lock()
-        with self._lock:
-            ready = self._ask({
-                "repository_origin": serialize_value(repository_origin),
-                "instance_ref": serialize_value(instance_ref),
-                "preload_modules": preload_modules,
-            })  # fmt: skip
+        ready = self._ask({
+            "repository_origin": serialize_value(repository_origin),
+            "instance_ref": serialize_value(instance_ref),
+            "preload_modules": preload_modules,
+        })  # fmt: skip
         if not ready.get("ready"):
             self.close()
             raise DagsterLaunchFailedError(f"the run worker parent could not load the code:\n{ready.get('error', ready)}")

@@ -109,6 +109,7 @@ budgets = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+
 def _call_columns() -> list[sa.Column]:
     """Who paid for a call, and which call: the columns a charge and a stored answer share."""
     return [
