@@ -13,9 +13,13 @@ queues runs of its own ahead of the measured ones.
   wall    from the first submission to the end of the last run
   ideal   each project's runs back to back (run start to end, as measured at K = 1), summed over
           the projects, divided by K: perfect packing with nothing between runs
-  ratio   wall / ideal. What is above 1 is the queue's dequeue interval, each run worker's start-up,
-          and CPU contention: at K=1 a run, with its ffmpeg, Postgres, the daemon and the
-          webserver, already keeps this 2-core machine about half busy.
+  ratio   wall / ideal (the share of ideal is its inverse). What is above 1 is the queue's dequeue
+          interval, each run worker's start-up, and CPU contention: at K=1 a run, with its ffmpeg,
+          Postgres, the daemon and the webserver, already keeps this 2-core machine about half busy.
+  busy    the share of the machine's CPU time (all its processes, from /proc/stat) used from the
+          first submission to the end of the last run
+  at 100% the share of ideal the same CPU time would give if every core were busy throughout:
+          ideal / (busy core-seconds / cores). A share above it needs less CPU, not better packing.
 At K = 1 the time between runs, (wall - the runs' own time) / 20, is what a run costs beyond
 its work: the dequeue interval and a run worker's start-up.
 
@@ -76,6 +80,41 @@ def measure_runs(root: Path, database_url: str, concurrency: int) -> tuple[float
     return submitted, by_project
 
 
+class MachineCpu:
+    """The whole machine's busy CPU time, sampled from /proc/stat every 0.1 s while in use, so that
+    what was used between two moments can be read afterwards (None where /proc/stat is missing)."""
+
+    def __init__(self):
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> MachineCpu:
+        if os.path.exists("/proc/stat"):
+            self._sampler.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        if self._sampler.is_alive():
+            self._sampler.join()
+
+    def _sample(self) -> None:
+        ticks = os.sysconf("SC_CLK_TCK")
+        while not self._stop.is_set():
+            with open("/proc/stat") as stat:
+                user, nice, system, idle, iowait, *rest = map(int, stat.readline().split()[1:])
+            self.samples.append((time.time(), (user + nice + system + sum(rest)) / ticks))
+            self._stop.wait(0.1)
+
+    def busy_seconds(self, start: float, end: float) -> float | None:
+        """Core-seconds the machine was busy from `start` to `end`, to the nearest samples."""
+        def busy_at(moment: float) -> float:
+            return min(self.samples, key=lambda sample: abs(sample[0] - moment))[1]
+
+        return busy_at(end) - busy_at(start) if self.samples else None
+
+
 def most_in_flight(by_project: dict[str, list]) -> int:
     edges = sorted((moment, change) for runs in by_project.values() for r in runs for moment, change in ((r.start_time, 1), (r.end_time, -1)))
     in_flight = peak = 0
@@ -126,19 +165,23 @@ def main() -> None:
         for concurrency in CONCURRENCY:
             with fresh_database(server) as database_url:
                 started = time.perf_counter()
-                submitted, by_project = measure_runs(Path(scratch) / f"k{concurrency}", database_url, concurrency)
+                with MachineCpu() as cpu:
+                    submitted, by_project = measure_runs(Path(scratch) / f"k{concurrency}", database_url, concurrency)
                 latency[concurrency] = measure_lease(database_url, concurrency, args.lease_cycles)
-            wall = max(r.end_time for runs in by_project.values() for r in runs) - submitted
-            rows.append((concurrency, wall, by_project))
+            ended = max(r.end_time for runs in by_project.values() for r in runs)
+            wall = ended - submitted
+            rows.append((concurrency, wall, by_project, cpu.busy_seconds(submitted, ended)))
             print(f"K={concurrency}: {RUNS} runs in {wall:.1f} s (measured in {time.perf_counter() - started:.0f} s)", flush=True)
 
     serial = {project: sum(r.end_time - r.start_time for r in runs) for project, runs in rows[0][2].items()}
-    print(f"\nper-project serial time at K=1 (s): {', '.join(f'{p}: {t:.1f}' for p, t in serial.items())}; cores: {os.cpu_count()}")
+    cores = os.cpu_count()
+    print(f"\nper-project serial time at K=1 (s): {', '.join(f'{p}: {t:.1f}' for p, t in serial.items())}; cores: {cores}")
     print(f"between runs at K=1: {(rows[0][1] - sum(serial.values())) / RUNS:.1f} s a run")
-    print(f"{'K':>3} {'wall s':>8} {'ideal s':>8} {'ratio':>6} {'most runs at once':>18}")
-    for concurrency, wall, by_project in rows:
+    print(f"{'K':>3} {'wall s':>8} {'ideal s':>8} {'ratio':>6} {'share':>6} {'most runs at once':>18} {'busy':>6} {'at 100%':>8}")
+    for concurrency, wall, by_project, busy_seconds in rows:
         ideal = sum(serial.values()) / concurrency
-        print(f"{concurrency:>3} {wall:>8.1f} {ideal:>8.1f} {wall / ideal:>6.2f} {most_in_flight(by_project):>18}")
+        busy, ceiling = ("n/a", "n/a") if busy_seconds is None else (f"{busy_seconds / (cores * wall):.2f}", f"{ideal / (busy_seconds / cores):.2f}")
+        print(f"{concurrency:>3} {wall:>8.1f} {ideal:>8.1f} {wall / ideal:>6.2f} {ideal / wall:>6.2f} {most_in_flight(by_project):>18} {busy:>6} {ceiling:>8}")
 
     print(f"\nlease latency, ms ({args.lease_cycles} cycles per thread, uncontended projects)")
     print(f"{'threads':>8} {'acquire p50':>12} {'acquire p99':>12} {'release p50':>12} {'release p99':>12}")
