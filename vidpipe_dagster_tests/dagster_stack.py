@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 import yaml
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunRecord, RunsFilter
 
+from vidpipe_dagster.pools import apply_pool_limits, pool_limits_from_env
+
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 WORKSPACE = REPOSITORY_ROOT / "workspace.yaml"
 # The deployment's workspace: the code comes from a gRPC server (CodeServer here).
@@ -189,7 +191,8 @@ class CodeServer:
 
 class DagsterStack:
     """`dagster-webserver` and `dagster-daemon run` on a workspace: the local workspace.yaml
-    (the code loads in processes they start) or the deployment's, with a CodeServer's environment."""
+    (the code loads in processes they start) or the deployment's, with a CodeServer's environment.
+    The model pools' limits are applied first, as the deployment's `pools` one-shot does."""
 
     def __init__(self, environment: dict[str, str], log_dir: Path, workspace: Path = WORKSPACE):
         self.environment = {**os.environ, **environment}
@@ -202,6 +205,9 @@ class DagsterStack:
         bin_dir = Path(sys.executable).parent
         self.log_dir.mkdir(parents=True, exist_ok=True)
         workspace = str(self.workspace)
+        # What the deployment's `pools` one-shot does before the daemon launches anything.
+        with DagsterInstance.from_config(self.environment["DAGSTER_HOME"]) as instance:
+            apply_pool_limits(instance, pool_limits_from_env(self.environment))
         try:
             self._start("webserver", [str(bin_dir / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1", "-p", str(self.port)])
             self._start("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", workspace])
