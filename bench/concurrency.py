@@ -21,7 +21,9 @@ queues runs of its own ahead of the measured ones.
   at 100% the share of ideal the same CPU time would give if every core were busy throughout:
           ideal / (busy core-seconds / cores). A share above it needs less CPU, not better packing.
 At K = 1 the time between runs, (wall - the runs' own time) / 20, is what a run costs beyond
-its work: the dequeue interval and a run worker's start-up.
+its work, printed in its two parts: the queue's next look (from a run's end to the daemon's launch
+of the next, its RUN_STARTING event) and the launch to the run's start (the fork, the worker's
+instance, Dagster's run preamble).
 
 Lease latency: acquire and release of uncontended leases on the same Postgres, from K threads
 at once (the run-time path: one upsert to acquire, one update to release).
@@ -51,10 +53,10 @@ STAGES = [
 RUNS = len(STAGES) * len(PROJECTS)
 
 
-def measure_runs(root: Path, database_url: str, concurrency: int) -> tuple[float, dict[str, list]]:
-    """Submit the runs with `concurrency` of them at a time; the first submission's time and each
-    project's run records, in the project's order."""
-    from dagster import DagsterInstance, DagsterRunStatus
+def measure_runs(root: Path, database_url: str, concurrency: int) -> tuple[float, dict[str, list], dict[str, float]]:
+    """Submit the runs with `concurrency` of them at a time; the first submission's time, each
+    project's run records in the project's order, and when the daemon launched each run."""
+    from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
     from vidpipe_dagster.pools import MODEL_POOLS, apply_pool_limits
     from vidpipe_dagster_tests.dagster_stack import DagsterStack, deployment_environment, submit_projects, wait_for_runs
@@ -71,13 +73,24 @@ def measure_runs(root: Path, database_url: str, concurrency: int) -> tuple[float
             submitted = time.time()
             launched = [(project, stack.launch_run(job, partition(project))) for job, partition in STAGES for project in PROJECTS]
             records = dict(zip([run for _, run in launched], wait_for_runs(instance, [run for _, run in launched], timeout=3600)))
+        launches = {run: instance.all_logs(run, of_type=DagsterEventType.RUN_STARTING)[0].timestamp for run in records}
     failed = [run for run, record in records.items() if record.dagster_run.status != DagsterRunStatus.SUCCESS]
     assert not failed, f"runs failed: {failed} (logs under {root})"
     by_project = {project: [records[run] for p, run in launched if p == project] for project in PROJECTS}
     for project, runs in by_project.items():
         for earlier, later in zip(runs, runs[1:]):
             assert earlier.end_time <= later.start_time, f"two runs of {project} overlapped"
-    return submitted, by_project
+    return submitted, by_project, launches
+
+
+def between_runs(by_project: dict[str, list], launches: dict[str, float]) -> tuple[float, float, float]:
+    """At K=1, on average from one run's end to the daemon's launch of the next (the queue's next
+    look), and from a launch to the run's start (all but the first, which waits for the warm
+    parent to load); and the first's launch to start."""
+    runs = sorted((r for runs in by_project.values() for r in runs), key=lambda r: r.start_time)
+    looks = [launches[later.dagster_run.run_id] - earlier.end_time for earlier, later in zip(runs, runs[1:])]
+    starts = [r.start_time - launches[r.dagster_run.run_id] for r in runs]
+    return statistics.mean(looks), statistics.mean(starts[1:]), starts[0]
 
 
 class MachineCpu:
@@ -166,19 +179,21 @@ def main() -> None:
             with fresh_database(server) as database_url:
                 started = time.perf_counter()
                 with MachineCpu() as cpu:
-                    submitted, by_project = measure_runs(Path(scratch) / f"k{concurrency}", database_url, concurrency)
+                    submitted, by_project, launches = measure_runs(Path(scratch) / f"k{concurrency}", database_url, concurrency)
                 latency[concurrency] = measure_lease(database_url, concurrency, args.lease_cycles)
             ended = max(r.end_time for runs in by_project.values() for r in runs)
             wall = ended - submitted
-            rows.append((concurrency, wall, by_project, cpu.busy_seconds(submitted, ended)))
+            rows.append((concurrency, wall, by_project, cpu.busy_seconds(submitted, ended), launches))
             print(f"K={concurrency}: {RUNS} runs in {wall:.1f} s (measured in {time.perf_counter() - started:.0f} s)", flush=True)
 
     serial = {project: sum(r.end_time - r.start_time for r in runs) for project, runs in rows[0][2].items()}
     cores = os.cpu_count()
     print(f"\nper-project serial time at K=1 (s): {', '.join(f'{p}: {t:.1f}' for p, t in serial.items())}; cores: {cores}")
-    print(f"between runs at K=1: {(rows[0][1] - sum(serial.values())) / RUNS:.1f} s a run")
+    look, start, first = between_runs(rows[0][2], rows[0][4])
+    print(f"between runs at K=1: {(rows[0][1] - sum(serial.values())) / RUNS:.2f} s a run; on average the queue's next look "
+          f"{look:.2f} s and the launch to the run's start {start:.2f} s (the first launch: {first:.2f} s, the warm parent loading)")
     print(f"{'K':>3} {'wall s':>8} {'ideal s':>8} {'ratio':>6} {'share':>6} {'most runs at once':>18} {'busy':>6} {'at 100%':>8}")
-    for concurrency, wall, by_project, busy_seconds in rows:
+    for concurrency, wall, by_project, busy_seconds, _ in rows:
         ideal = sum(serial.values()) / concurrency
         busy, ceiling = ("n/a", "n/a") if busy_seconds is None else (f"{busy_seconds / (cores * wall):.2f}", f"{ideal / (busy_seconds / cores):.2f}")
         print(f"{concurrency:>3} {wall:>8.1f} {ideal:>8.1f} {wall / ideal:>6.2f} {ideal / wall:>6.2f} {most_in_flight(by_project):>18} {busy:>6} {ceiling:>8}")
