@@ -40,6 +40,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 CONCURRENCY = (1, 2, 4)
 PROJECTS = [f"bench-{name}" for name in ("amber", "birch", "cedar", "delta", "ember")]
@@ -51,6 +52,14 @@ STAGES = [
     ("final_cut", lambda project: project),
 ]
 RUNS = len(STAGES) * len(PROJECTS)
+
+
+class Measured(NamedTuple):
+    concurrency: int
+    wall: float
+    by_project: dict[str, list]
+    busy_seconds: float | None
+    launches: dict[str, float]
 
 
 def measure_runs(root: Path, database_url: str, concurrency: int) -> tuple[float, dict[str, list], dict[str, float]]:
@@ -183,14 +192,15 @@ def main() -> None:
                 latency[concurrency] = measure_lease(database_url, concurrency, args.lease_cycles)
             ended = max(r.end_time for runs in by_project.values() for r in runs)
             wall = ended - submitted
-            rows.append((concurrency, wall, by_project, cpu.busy_seconds(submitted, ended), launches))
+            rows.append(Measured(concurrency, wall, by_project, cpu.busy_seconds(submitted, ended), launches))
             print(f"K={concurrency}: {RUNS} runs in {wall:.1f} s (measured in {time.perf_counter() - started:.0f} s)", flush=True)
 
-    serial = {project: sum(r.end_time - r.start_time for r in runs) for project, runs in rows[0][2].items()}
+    one_at_a_time = rows[0]
+    serial = {project: sum(r.end_time - r.start_time for r in runs) for project, runs in one_at_a_time.by_project.items()}
     cores = os.cpu_count()
     print(f"\nper-project serial time at K=1 (s): {', '.join(f'{p}: {t:.1f}' for p, t in serial.items())}; cores: {cores}")
-    look, start, first = between_runs(rows[0][2], rows[0][4])
-    print(f"between runs at K=1: {(rows[0][1] - sum(serial.values())) / RUNS:.2f} s a run; on average the queue's next look "
+    look, start, first = between_runs(one_at_a_time.by_project, one_at_a_time.launches)
+    print(f"between runs at K=1: {(one_at_a_time.wall - sum(serial.values())) / RUNS:.2f} s a run; on average the queue's next look "
           f"{look:.2f} s and the launch to the run's start {start:.2f} s (the first launch: {first:.2f} s, the warm parent loading)")
     print(f"{'K':>3} {'wall s':>8} {'ideal s':>8} {'ratio':>6} {'share':>6} {'most runs at once':>18} {'busy':>6} {'at 100%':>8}")
     for concurrency, wall, by_project, busy_seconds, _ in rows:

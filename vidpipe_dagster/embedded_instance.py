@@ -40,13 +40,18 @@ from sqlalchemy.pool import QueuePool
 KEPT_SHARDS = 16
 
 
-def write_embedded_dagster_yaml(home: Path) -> Path:
-    """Put vidpipe's embedded dagster.yaml in `home` (SQLite storage under it); vidpipe owns that
-    file and writes it anew each time, so an upgrade's settings reach an existing home."""
-    home.mkdir(parents=True, exist_ok=True)
+def embedded_dagster_yaml(home: Path) -> str:
+    """vidpipe's embedded dagster.yaml for `home`: SQLite storage under it."""
     template = package_files.files("vidpipe_dagster").joinpath("deploy/embedded.dagster.yaml").read_text()
     # The storages' folders are Dagster's defaults for a home, so an existing home keeps its history.
-    (home / "dagster.yaml").write_text(template.replace("{DAGSTER_HOME}", str(home.resolve())))
+    return template.replace("{DAGSTER_HOME}", str(home.resolve()))
+
+
+def write_embedded_dagster_yaml(home: Path) -> Path:
+    """Put vidpipe's embedded dagster.yaml in `home`; vidpipe owns that file and writes it anew
+    each time, so an upgrade's settings reach an existing home."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text(embedded_dagster_yaml(home))
     return home
 
 

@@ -142,8 +142,8 @@ class ForkingRunLauncher(RunLauncher, ConfigurableClass):
         run = self._instance.get_run_by_id(run_id)
         if run is None or run.is_finished:
             return False
-        pid = self._local_worker(run)
-        if pid is None:
+        pid = self._worker_pid(run)
+        if pid is None or not self._alive(pid):
             # The run is left as it is (not marked canceling with nobody to cancel it); the UI
             # offers to force the termination.
             self._instance.report_engine_event(
@@ -160,14 +160,15 @@ class ForkingRunLauncher(RunLauncher, ConfigurableClass):
         return True
 
     def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
-        if WORKER_PID_TAG not in run.tags or run.tags.get(WORKER_HOST_TAG) != socket.gethostname():
+        pid = self._worker_pid(run)
+        if pid is None:
             # Not a worker this machine can see: a run executed in its own process (`vidpipe
             # demo`, `materialize()`), one on another machine, or one whose tags are still being
             # written. Run monitoring fails a run on any answer but RUNNING, so the lease reaper,
             # which watches every run, judges these.
             return CheckRunHealthResult(WorkerStatus.RUNNING, f"not a run worker of this machine ({self._unreachable(run)}); the lease reaper watches it")
-        if self._local_worker(run) is None:
-            return CheckRunHealthResult(WorkerStatus.NOT_FOUND, f"run worker process {run.tags[WORKER_PID_TAG]} is gone")
+        if not self._alive(pid):
+            return CheckRunHealthResult(WorkerStatus.NOT_FOUND, f"run worker process {pid} is gone")
         return CheckRunHealthResult(WorkerStatus.RUNNING)
 
     def dispose(self) -> None:
@@ -177,16 +178,19 @@ class ForkingRunLauncher(RunLauncher, ConfigurableClass):
             self._parents.clear()
 
     @staticmethod
-    def _local_worker(run: DagsterRun) -> int | None:
-        """The run worker's pid, if it runs on this machine and is alive."""
+    def _worker_pid(run: DagsterRun) -> int | None:
+        """The pid of the run's worker, if its tags place it on this machine."""
         if run.tags.get(WORKER_HOST_TAG) != socket.gethostname() or WORKER_PID_TAG not in run.tags:
             return None
-        pid = int(run.tags[WORKER_PID_TAG])
+        return int(run.tags[WORKER_PID_TAG])
+
+    @staticmethod
+    def _alive(pid: int) -> bool:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            return None
-        return pid
+            return False
+        return True
 
     @staticmethod
     def _unreachable(run: DagsterRun) -> str:

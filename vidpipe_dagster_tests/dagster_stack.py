@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import yaml
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunRecord, RunsFilter
 
+from vidpipe_dagster.embedded_instance import embedded_dagster_yaml
 from vidpipe_dagster.pools import apply_pool_limits, pool_limits_from_env
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
@@ -61,8 +62,7 @@ def deployment_environment(
     Dagster's local default."""
     config = yaml.safe_load((REPOSITORY_ROOT / "dagster.yaml").read_text())
     home = root / "dagster_home"
-    embedded = (REPOSITORY_ROOT / "vidpipe_dagster" / "deploy" / "embedded.dagster.yaml").read_text()
-    config["run_launcher"] = yaml.safe_load(embedded.replace("{DAGSTER_HOME}", str(home)))["run_launcher"]
+    config["run_launcher"] = yaml.safe_load(embedded_dagster_yaml(home))["run_launcher"]
     if compute_log_bucket is None:
         del config["compute_logs"]
     if max_concurrent_runs is not None:
