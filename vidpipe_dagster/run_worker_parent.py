@@ -69,9 +69,6 @@ def run_worker(run_id: str, instance_ref: str) -> int:
 
     setup_interrupt_handlers()
     with capture_interrupts(), DagsterInstance.from_ref(deserialize_value(instance_ref)) as instance:
-        # Postgres storages open a connection for every event otherwise (a server process forked
-        # and authenticated each time); one held for the run's life is what the webserver does too.
-        instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=8)
         return _execute_run_command_body(run_id, instance, lambda _event: None, set_exit_code_on_failure=False)
 
 

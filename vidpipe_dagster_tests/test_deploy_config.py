@@ -112,7 +112,7 @@ def test_the_code_server_port_and_module_agree_everywhere(compose, helm):
     assert value_after(deployment["dagsterApiGrpcArgs"], "-m") == value_after(command, "-m") == "vidpipe_dagster.definitions"
 
 
-def test_the_webserver_listens_where_compose_publishes_it_and_loads_the_deployment_workspace(compose):
+def test_the_webserver_listens_where_compose_publishes_it_and_loads_the_deployment_workspace(compose, instance_yaml):
     webserver, daemon = compose["services"]["webserver"], compose["services"]["daemon"]
     port = value_after(webserver["entrypoint"], "-p")
     assert webserver["ports"] == [f"{port}:{port}"]
@@ -127,8 +127,9 @@ def test_the_webserver_listens_where_compose_publishes_it_and_loads_the_deployme
     for field in ("host", "port"):
         variable = entry["grpc_server"][field]["env"]
         assert variable in environment(webserver) and variable in environment(daemon)
-    # The slim image carries the run coordinator dagster.yaml names, and nothing else of vidpipe.
-    assert copied["/opt/dagster/app/vidpipe_dagster/"] == ["vidpipe_dagster/__init__.py", "vidpipe_dagster/run_coordinator.py"]
+    # The slim image carries the modules of vidpipe that dagster.yaml names, and nothing else of it.
+    named = {f"{entry['module'].replace('.', '/')}.py" for entry in instance_yaml.values() if isinstance(entry, dict) and entry.get("module", "").startswith("vidpipe_dagster.")}
+    assert copied["/opt/dagster/app/vidpipe_dagster/"] == ["vidpipe_dagster/__init__.py", *sorted(named)]
 
 
 def test_run_containers_get_every_variable_the_code_server_has_and_the_daemon_holds_them_all(compose, instance_yaml):
