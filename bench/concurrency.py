@@ -4,11 +4,13 @@ cost in throughput, and what one lease acquire and release cost.
 20 runs over 5 projects (each project's setup, its two scenes and its cut, in that order) are
 submitted together over GraphQL to Dagster's own webserver; its daemon runs K of them at a time
 (K = 1, 2, 4), never two of one project, each in a process forked by the deployment's run launcher.
-One Postgres, the local model backend, every model pool with a slot for each run: the pools are not
-what is measured here (with K slots they were: the daemon holds back a queued run whose first
-steps' pools look full, and counts a run started in the last 5 s as holding its first steps'
-slots). The projects are submitted once the pipeline's sensors are stopped, so that no sequencer
-queues runs of its own ahead of the measured ones.
+Each K's stack first runs one warm-up run, unmeasured, as a daemon that has been up a while has
+done: the first launch after the daemon starts loads the run workers' warm parent (printed apart,
+at K=1). One Postgres, the local model backend, every model pool with a slot for each run: the
+pools are not what is measured here (with K slots they were: the daemon holds back a queued run
+whose first steps' pools look full, and counts a run started in the last 5 s as holding its first
+steps' slots). The projects are submitted once the pipeline's sensors are stopped, so that no
+sequencer queues runs of its own ahead of the measured ones.
 
   wall    from the first submission to the end of the last run
   ideal   each project's runs back to back (run start to end, as measured at K = 1), summed over
@@ -44,6 +46,7 @@ from typing import NamedTuple
 
 CONCURRENCY = (1, 2, 4)
 PROJECTS = [f"bench-{name}" for name in ("amber", "birch", "cedar", "delta", "ember")]
+WARM_UP = "bench-warm-up"
 # Stage by stage, so every project is ready for its next run as early as it can be.
 STAGES = [
     ("project_setup", lambda project: project),
@@ -60,11 +63,13 @@ class Measured(NamedTuple):
     by_project: dict[str, list]
     busy_seconds: float | None
     launches: dict[str, float]
+    cold_start: float
 
 
-def measure_runs(root: Path, database_url: str, concurrency: int) -> tuple[float, dict[str, list], dict[str, float]]:
+def measure_runs(root: Path, database_url: str, concurrency: int) -> tuple[float, dict[str, list], dict[str, float], float]:
     """Submit the runs with `concurrency` of them at a time; the first submission's time, each
-    project's run records in the project's order, and when the daemon launched each run."""
+    project's run records in the project's order, when the daemon launched each run, and the
+    warm-up run's launch to start (the warm parent loading)."""
     from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
     from vidpipe_dagster.pools import MODEL_POOLS, apply_pool_limits
@@ -76,30 +81,34 @@ def measure_runs(root: Path, database_url: str, concurrency: int) -> tuple[float
         apply_pool_limits(instance, dict.fromkeys(MODEL_POOLS, RUNS))
         with DagsterStack(environment, root / "stack-logs") as stack:
             stack.stop_sensors("inbox", "scene_sequencer")
+            submit_projects(instance, WARM_UP)
+            (warm_up,) = wait_for_runs(instance, [stack.launch_run("project_setup", WARM_UP)], timeout=600)
             # Submitted only now: a sequencer that saw them at the daemon's start would have
             # queued their setups ahead of the runs measured here.
             submit_projects(instance, *PROJECTS)
             submitted = time.time()
             launched = [(project, stack.launch_run(job, partition(project))) for job, partition in STAGES for project in PROJECTS]
-            records = dict(zip([run for _, run in launched], wait_for_runs(instance, [run for _, run in launched], timeout=3600)))
-        launches = {run: instance.all_logs(run, of_type=DagsterEventType.RUN_STARTING)[0].timestamp for run in records}
-    failed = [run for run, record in records.items() if record.dagster_run.status != DagsterRunStatus.SUCCESS]
+            # Looked at seldom: the runs' own records give the times, and this process's polling
+            # would take CPU from the runs it measures.
+            finished = wait_for_runs(instance, [run for _, run in launched], timeout=3600, interval=3)
+            records = dict(zip([run for _, run in launched], finished))
+        launches = {run: instance.all_logs(run, of_type=DagsterEventType.RUN_STARTING)[0].timestamp for run in [*records, warm_up.dagster_run.run_id]}
+    failed = [run for run, record in [*records.items(), (WARM_UP, warm_up)] if record.dagster_run.status != DagsterRunStatus.SUCCESS]
     assert not failed, f"runs failed: {failed} (logs under {root})"
     by_project = {project: [records[run] for p, run in launched if p == project] for project in PROJECTS}
     for project, runs in by_project.items():
         for earlier, later in zip(runs, runs[1:]):
             assert earlier.end_time <= later.start_time, f"two runs of {project} overlapped"
-    return submitted, by_project, launches
+    return submitted, by_project, launches, warm_up.start_time - launches.pop(warm_up.dagster_run.run_id)
 
 
-def between_runs(by_project: dict[str, list], launches: dict[str, float]) -> tuple[float, float, float]:
+def between_runs(by_project: dict[str, list], launches: dict[str, float]) -> tuple[float, float]:
     """At K=1, on average from one run's end to the daemon's launch of the next (the queue's next
-    look), and from a launch to the run's start (all but the first, which waits for the warm
-    parent to load); and the first's launch to start."""
+    look), and from a launch to the run's start."""
     runs = sorted((r for runs in by_project.values() for r in runs), key=lambda r: r.start_time)
     looks = [launches[later.dagster_run.run_id] - earlier.end_time for earlier, later in zip(runs, runs[1:])]
     starts = [r.start_time - launches[r.dagster_run.run_id] for r in runs]
-    return statistics.mean(looks), statistics.mean(starts[1:]), starts[0]
+    return statistics.mean(looks), statistics.mean(starts)
 
 
 class MachineCpu:
@@ -188,22 +197,23 @@ def main() -> None:
             with fresh_database(server) as database_url:
                 started = time.perf_counter()
                 with MachineCpu() as cpu:
-                    submitted, by_project, launches = measure_runs(Path(scratch) / f"k{concurrency}", database_url, concurrency)
+                    submitted, by_project, launches, cold_start = measure_runs(Path(scratch) / f"k{concurrency}", database_url, concurrency)
                 latency[concurrency] = measure_lease(database_url, concurrency, args.lease_cycles)
             ended = max(r.end_time for runs in by_project.values() for r in runs)
             wall = ended - submitted
-            rows.append(Measured(concurrency, wall, by_project, cpu.busy_seconds(submitted, ended), launches))
+            rows.append(Measured(concurrency, wall, by_project, cpu.busy_seconds(submitted, ended), launches, cold_start))
             print(f"K={concurrency}: {RUNS} runs in {wall:.1f} s (measured in {time.perf_counter() - started:.0f} s)", flush=True)
 
     one_at_a_time = rows[0]
     serial = {project: sum(r.end_time - r.start_time for r in runs) for project, runs in one_at_a_time.by_project.items()}
     cores = os.cpu_count()
     print(f"\nper-project serial time at K=1 (s): {', '.join(f'{p}: {t:.1f}' for p, t in serial.items())}; cores: {cores}")
-    look, start, first = between_runs(one_at_a_time.by_project, one_at_a_time.launches)
+    look, start = between_runs(one_at_a_time.by_project, one_at_a_time.launches)
     print(f"between runs at K=1: {(one_at_a_time.wall - sum(serial.values())) / RUNS:.2f} s a run; on average the queue's next look "
-          f"{look:.2f} s and the launch to the run's start {start:.2f} s (the first launch: {first:.2f} s, the warm parent loading)")
+          f"{look:.2f} s and the launch to the run's start {start:.2f} s (the warm-up's launch to start: {one_at_a_time.cold_start:.2f} s, "
+          "the warm parent loading)")
     print(f"{'K':>3} {'wall s':>8} {'ideal s':>8} {'ratio':>6} {'share':>6} {'most runs at once':>18} {'busy':>6} {'at 100%':>8}")
-    for concurrency, wall, by_project, busy_seconds, _ in rows:
+    for concurrency, wall, by_project, busy_seconds, *_ in rows:
         ideal = sum(serial.values()) / concurrency
         busy, ceiling = ("n/a", "n/a") if busy_seconds is None else (f"{busy_seconds / (cores * wall):.2f}", f"{ideal / (busy_seconds / cores):.2f}")
         print(f"{concurrency:>3} {wall:>8.1f} {ideal:>8.1f} {wall / ideal:>6.2f} {ideal / wall:>6.2f} {most_in_flight(by_project):>18} {busy:>6} {ceiling:>8}")

@@ -6,8 +6,10 @@ rounds, on:
                   with one engine per database and commits that do not wait for the disk
   dagster-sqlite  Dagster's own SQLite storages as they come (an engine per connection)
   postgres        Dagster's storage and vidpipe's ledger and leases in one Postgres database, as
-                  production runs it (a fresh one per round; pgserver, or the server
+                  production runs it: the storages dagster.yaml names, which keep their
+                  connections (a fresh database per round; pgserver, or the server
                   VIDPIPE_TEST_POSTGRES_URL names)
+  dagster-postgres  the same with Dagster's own Postgres storage as it comes (a connection per query)
 Each measurement runs in a fresh child process and reports its own peak RSS; the clips must be
 byte-identical on every instance.
 
@@ -34,7 +36,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vidpipe-bench-") as scratch, postgres_server(Path(scratch) / "pg") as server:
         for round_number in range(args.repeat):
             for kind in INSTANCES:
-                if kind == "postgres":
+                if kind.endswith("postgres"):
                     with fresh_database(server) as database_url:
                         rows[kind].append(_in_scratch(measure_pipeline, kind, database_url))
                 else:

@@ -34,6 +34,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import yaml
+
 if TYPE_CHECKING:
     from dagster import DagsterInstance
 
@@ -102,15 +104,18 @@ def count_clip_decodes() -> dict[str, int]:
     return tally
 
 
-INSTANCES = ("embedded", "dagster-sqlite", "postgres")
+INSTANCES = ("embedded", "dagster-sqlite", "postgres", "dagster-postgres")
+# Dagster's storage as production has it: the storages the repository's dagster.yaml names.
+PRODUCTION_STORAGES = ("run_storage", "event_log_storage", "schedule_storage")
 
 
 @contextmanager
 def pipeline_instance(workdir: str, kind: str, postgres_url: str | None = None) -> Iterator[DagsterInstance]:
     """The Dagster instance a measurement runs on: vidpipe's embedded one (what `vidpipe demo`
     uses: Dagster's SQLite storages with one engine per database), Dagster's own SQLite storages
-    as they come, or Dagster's storage in Postgres (as production runs it; vidpipe's ledger and
-    leases move there too)."""
+    as they come, or Dagster's storage in Postgres, as production has it (dagster.yaml's storages,
+    keeping their connections) or Dagster's own Postgres storage as it comes; with Postgres,
+    vidpipe's ledger and leases move there too."""
     from dagster import DagsterInstance, instance_for_test
 
     from vidpipe_dagster.embedded_instance import write_embedded_dagster_yaml
@@ -123,6 +128,10 @@ def pipeline_instance(workdir: str, kind: str, postgres_url: str | None = None) 
     home.mkdir(parents=True, exist_ok=True)
     storage = None
     if kind == "postgres":
+        os.environ.update(VIDPIPE_DATABASE_URL=postgres_url, DAGSTER_PG_URL=postgres_url)
+        production = yaml.safe_load((Path(__file__).resolve().parents[1] / "dagster.yaml").read_text())
+        storage = {key: production[key] for key in PRODUCTION_STORAGES}
+    elif kind == "dagster-postgres":
         os.environ["VIDPIPE_DATABASE_URL"] = postgres_url
         storage = {"storage": {"postgres": {"postgres_url": postgres_url}}}
     with instance_for_test(overrides=storage, temp_dir=str(home)) as instance:

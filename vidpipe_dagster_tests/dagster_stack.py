@@ -83,15 +83,16 @@ def deployment_environment(
     return environment
 
 
-def wait_for_runs(instance: DagsterInstance, run_ids: list[str], timeout: float) -> list[RunRecord]:
-    """The runs' records once every one has finished, in the order of `run_ids`."""
+def wait_for_runs(instance: DagsterInstance, run_ids: list[str], timeout: float, interval: float = 0.5) -> list[RunRecord]:
+    """The runs' records once every one has finished, in the order of `run_ids`, looking every
+    `interval` seconds."""
 
     def finished() -> list[RunRecord] | None:
         records = {r.dagster_run.run_id: r for r in instance.get_run_records(RunsFilter(run_ids=run_ids))}
         done = len(records) == len(run_ids) and all(r.dagster_run.status in FINISHED for r in records.values())
         return [records[run_id] for run_id in run_ids] if done else None
 
-    return wait_for(finished, timeout, f"runs {', '.join(run_ids)} to finish", interval=0.5)
+    return wait_for(finished, timeout, f"runs {', '.join(run_ids)} to finish", interval=interval)
 
 
 def submit_projects(instance: DagsterInstance, *projects: str) -> None:
