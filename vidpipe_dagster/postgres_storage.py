@@ -48,9 +48,9 @@ RECYCLE_SECONDS = 1800
 
 
 class _SetUpOncePerProcess:
-    """One of Dagster's Postgres storages, built from dagster.yaml as the subclass named there (Dagster's
-    build their own class in `from_config_value`, not `cls`), and checking that its tables exist
-    once per process and database.
+    """One of Dagster's Postgres storages, built from dagster.yaml as the subclass named there
+    (Dagster's build their own class in `from_config_value`, not `cls`), and checking that its
+    tables exist once per process and database.
 
     Dagster checks each time an instance opens, over two fresh connections per storage. A run
     worker is forked from a parent that opened the instance; a code server opens one for every
