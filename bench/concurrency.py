@@ -92,14 +92,18 @@ def measure_runs(root: Path, database_url: str, concurrency: int) -> tuple[float
             # would take CPU from the runs it measures.
             finished = wait_for_runs(instance, [run for _, run in launched], timeout=3600, interval=3)
             records = dict(zip([run for _, run in launched], finished))
-        launches = {run: instance.all_logs(run, of_type=DagsterEventType.RUN_STARTING)[0].timestamp for run in [*records, warm_up.dagster_run.run_id]}
+        def launched_at(run_id: str) -> float:
+            return instance.all_logs(run_id, of_type=DagsterEventType.RUN_STARTING)[0].timestamp
+
+        launches = {run: launched_at(run) for run in records}
+        cold_start = warm_up.start_time - launched_at(warm_up.dagster_run.run_id)
     failed = [run for run, record in [*records.items(), (WARM_UP, warm_up)] if record.dagster_run.status != DagsterRunStatus.SUCCESS]
     assert not failed, f"runs failed: {failed} (logs under {root})"
     by_project = {project: [records[run] for p, run in launched if p == project] for project in PROJECTS}
     for project, runs in by_project.items():
         for earlier, later in zip(runs, runs[1:]):
             assert earlier.end_time <= later.start_time, f"two runs of {project} overlapped"
-    return submitted, by_project, launches, warm_up.start_time - launches.pop(warm_up.dagster_run.run_id)
+    return submitted, by_project, launches, cold_start
 
 
 def between_runs(by_project: dict[str, list], launches: dict[str, float]) -> tuple[float, float]:

@@ -129,7 +129,9 @@ def pipeline_instance(workdir: str, kind: str, postgres_url: str | None = None) 
     storage = None
     if kind == "postgres":
         os.environ.update(VIDPIPE_DATABASE_URL=postgres_url, DAGSTER_PG_URL=postgres_url)
-        production = yaml.safe_load((Path(__file__).resolve().parents[1] / "dagster.yaml").read_text())
+        from vidpipe_dagster_tests.dagster_stack import REPOSITORY_ROOT
+
+        production = yaml.safe_load((REPOSITORY_ROOT / "dagster.yaml").read_text())
         storage = {key: production[key] for key in PRODUCTION_STORAGES}
     elif kind == "dagster-postgres":
         os.environ["VIDPIPE_DATABASE_URL"] = postgres_url
