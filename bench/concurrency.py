@@ -2,8 +2,9 @@
 cost in throughput, and what one lease acquire and release cost.
 
 20 runs over 5 projects (each project's setup, its two scenes and its cut, in that order) are
-submitted together over GraphQL to Dagster's own webserver; its daemon runs K of them at a time
-(K = 1, 2, 4), never two of one project, each in a process forked by the deployment's run launcher.
+submitted together over GraphQL to Dagster's own webserver; the deployment's daemon
+(vidpipe_dagster/daemon.py, whose queue looks when a run ends) runs K of them at a time (K = 1, 2,
+4), never two of one project, each in a process forked by the deployment's run launcher.
 Each K's stack first runs one warm-up run, unmeasured, as a daemon that has been up a while has
 done: the first launch after the daemon starts loads the run workers' warm parent (printed apart,
 at K=1). One Postgres, the local model backend, every model pool with a slot for each run: the
@@ -15,9 +16,9 @@ sequencer queues runs of its own ahead of the measured ones.
   wall    from the first submission to the end of the last run
   ideal   each project's runs back to back (run start to end, as measured at K = 1), summed over
           the projects, divided by K: perfect packing with nothing between runs
-  ratio   wall / ideal (the share of ideal is its inverse). What is above 1 is the queue's dequeue
-          interval, each run worker's start-up, and CPU contention: at K=1 a run, with its ffmpeg,
-          Postgres, the daemon and the webserver, already keeps this 2-core machine about half busy.
+  ratio   wall / ideal (the share of ideal is its inverse). What is above 1 is the queue's next
+          look, each run worker's start-up, and CPU contention: at K=1 a run, with its ffmpeg,
+          Postgres, the daemon and the webserver, already keeps this 2-core machine half busy.
   busy    the share of the machine's CPU time (all its processes, from /proc/stat) used from the
           first submission to the end of the last run
   at 100% the share of ideal the same CPU time would give if every core were busy throughout:

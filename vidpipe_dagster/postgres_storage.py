@@ -22,20 +22,31 @@ three storages remember each one found present for their life, and ask again abo
 missing; and the tables are checked once per process (run workers are forked from a parent that
 checked them). Tables, migrations and queries stay Dagster's.
 
+The run storage also announces on a Postgres channel each run queued and each run ended, the
+moments the run queue can move, for the queue daemon of vidpipe_dagster/daemon.py to look then.
+
 The webserver and the daemon load this module from dagster.yaml: it imports only Dagster.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
+import select
+import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, ClassVar
 
+from dagster import DagsterEvent, DagsterEventType
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.run_storage import PostgresRunStorage
 from dagster_postgres.schedule_storage import PostgresScheduleStorage
 from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 # Idle connections a storage keeps: the daemon's threads (the queue, run monitoring, sensors,
 # retries) query at the same moments, and a connection beyond these is closed when returned.
@@ -45,6 +56,14 @@ MAX_OVERFLOW = 16
 # A kept connection older than this is replaced when next taken: a proxy or a server restart may
 # have cut it meanwhile.
 RECYCLE_SECONDS = 1800
+# The channel on which a run queued or ended is announced.
+QUEUE_CHANNEL = "vidpipe_run_queue"
+# A run queued, or a run's slot freed: what the queue daemon waits for.
+QUEUE_MOVING_EVENTS = frozenset(
+    {DagsterEventType.RUN_ENQUEUED, DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_CANCELED}
+)
+
+logger = logging.getLogger(__name__)
 
 
 class _SetUpOncePerProcess:
@@ -130,9 +149,75 @@ def _remembered_once_found(check: Callable[..., bool]) -> Callable[..., bool]:
     return remembered
 
 
+class QueueAnnouncements:
+    """The run queue's announcements, heard on a connection of their own (opened on first wait,
+    opened again after it fails). Announcements made while the connection was down are lost: a
+    listener must look at the queue from time to time anyway."""
+
+    def __init__(self, storage: PooledPostgresRunStorage):
+        self._storage = storage
+        self._connection = None
+        self._failing = False
+
+    def wait(self, timeout: float) -> bool:
+        """Whether a run was queued or ended within `timeout` seconds (or since the last wait)."""
+        try:
+            listening = self._listening()
+            if not listening.notifies:
+                readable, _, _ = select.select([listening], [], [], timeout)
+                if readable:
+                    listening.poll()
+        except Exception:
+            if not self._failing:  # once, not on every retry while Postgres is out of reach
+                logger.warning("Not hearing the run queue's announcements; looking every interval until heard again", exc_info=True)
+            self._failing = True
+            self.close()
+            time.sleep(timeout)
+            return False
+        self._failing = False
+        heard = bool(listening.notifies)
+        listening.notifies.clear()
+        return heard
+
+    def _listening(self) -> Any:
+        """The psycopg2 connection, listening, with what has arrived read from its socket."""
+        if self._connection is None:
+            self._connection = self._storage.listening_connection()
+        listening = self._connection.connection.dbapi_connection
+        listening.poll()
+        return listening
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection, connection = None, self._connection
+            with contextlib.suppress(Exception):  # it may be the failed one
+                connection.close()
+
+
 class PooledPostgresRunStorage(_KeepsConnections, PostgresRunStorage):
     has_run_stats_index_cols = _remembered_once_found(PostgresRunStorage.has_run_stats_index_cols)
     has_backfill_id_column = _remembered_once_found(PostgresRunStorage.has_backfill_id_column)
+
+    def handle_run_event(self, run_id: str, event: DagsterEvent, update_timestamp: datetime | None = None) -> None:
+        super().handle_run_event(run_id, event, update_timestamp)
+        if event.event_type in QUEUE_MOVING_EVENTS:
+            # After the run's new status is committed, so that a queue looking now sees it. An
+            # announcement is a shortcut: failing it must not fail the run's status, which is stored.
+            try:
+                with self.connect() as connection:
+                    connection.exec_driver_sql(f"NOTIFY {QUEUE_CHANNEL}")
+            except SQLAlchemyError:
+                logger.warning("Run %s: the run queue was not told of its %s; it looks at its next interval", run_id, event.event_type_value, exc_info=True)
+
+    def queue_announcements(self) -> QueueAnnouncements:
+        return QueueAnnouncements(self)
+
+    def listening_connection(self) -> Any:
+        """A connection of its own (not the pool's), listening on the run queue's channel."""
+        engine = create_pg_engine(self.postgres_url, self._token_provider, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        connection = engine.connect()
+        connection.exec_driver_sql(f"LISTEN {QUEUE_CHANNEL}")
+        return connection
 
 
 class PooledPostgresEventLogStorage(_KeepsConnections, PostgresEventLogStorage):

@@ -6,8 +6,10 @@ queued, so the tag is derived here from the partition tags Dagster sets on them:
 remember to add it.
 
 It also takes a fraction of a second for `dequeue_interval_seconds`, where Dagster's own
-coordinator takes whole seconds: the queue daemon waits for the next look in half-second steps, so
-0.5 is the shortest gap it can keep between one project's runs, against 1 s at best otherwise.
+coordinator takes whole seconds: Dagster's queue daemon waits for the next look in half-second
+steps, so 0.5 is the shortest gap it can keep between one project's runs, against 1 s at best
+otherwise. (vidpipe_dagster/daemon.py looks as soon as a run ends, and at this interval when
+nothing is announced.)
 
 The webserver and the daemon load this module from dagster.yaml, and nothing else of vidpipe: it
 imports only Dagster, so their image is the stock Dagster libraries plus this one file

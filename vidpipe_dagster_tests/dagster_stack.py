@@ -211,7 +211,7 @@ class DagsterStack:
             apply_pool_limits(instance, pool_limits_from_env(self.environment))
         try:
             self._start("webserver", [str(bin_dir / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1", "-p", str(self.port)])
-            self._start("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", workspace])
+            self._start("daemon", [sys.executable, "-m", "vidpipe_dagster.daemon", "-w", workspace])
             wait_for(self._location_loaded, 180, "the webserver to load the code location", interval=0.5)
         except BaseException:
             self.__exit__()

@@ -127,9 +127,11 @@ def test_the_webserver_listens_where_compose_publishes_it_and_loads_the_deployme
     for field in ("host", "port"):
         variable = entry["grpc_server"][field]["env"]
         assert variable in environment(webserver) and variable in environment(daemon)
-    # The slim image carries the modules of vidpipe that dagster.yaml names, and nothing else of it.
-    named = {f"{entry['module'].replace('.', '/')}.py" for entry in instance_yaml.values() if isinstance(entry, dict) and entry.get("module", "").startswith("vidpipe_dagster.")}
-    assert copied["/opt/dagster/app/vidpipe_dagster/"] == ["vidpipe_dagster/__init__.py", *sorted(named)]
+    # The slim image carries the modules of vidpipe that dagster.yaml names and the daemon runs,
+    # and nothing else of it.
+    modules = {entry["module"] for entry in instance_yaml.values() if isinstance(entry, dict) and entry.get("module", "").startswith("vidpipe_dagster.")}
+    modules.add(value_after(daemon["entrypoint"], "-m"))
+    assert copied["/opt/dagster/app/vidpipe_dagster/"] == ["vidpipe_dagster/__init__.py", *sorted(f"{module.replace('.', '/')}.py" for module in modules)]
 
 
 def test_run_containers_get_every_variable_the_code_server_has_and_the_daemon_holds_them_all(compose, instance_yaml):

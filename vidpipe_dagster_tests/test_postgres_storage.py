@@ -1,5 +1,6 @@
 """The production instance's Postgres storages, on a real server: connections kept between queries,
-schema checks asked until answered, and nothing left open once the instance is closed."""
+schema checks asked until answered, nothing left open once the instance is closed, and the run
+queue's moments announced to whoever listens."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
-from dagster import DagsterInstance, asset, materialize
+from dagster import DagsterEvent, DagsterEventType, DagsterInstance, DagsterRun, asset, materialize
+from dagster._core.utils import make_new_run_id
 
 from vidpipe_dagster.postgres_storage import PooledPostgresEventLogStorage, PooledPostgresRunStorage
 from vidpipe_dagster_tests.dagster_stack import wait_for
@@ -140,3 +142,52 @@ def test_an_instance_opened_again_in_the_same_process_does_not_check_its_tables_
     with traffic() as opening, DagsterInstance.from_config(deployment["DAGSTER_HOME"]):
         pass
     assert opening.connections == 0
+
+
+def report(instance: DagsterInstance, run: DagsterRun, event_type: DagsterEventType) -> None:
+    instance.report_dagster_event(DagsterEvent(event_type.value, run.job_name), run_id=run.run_id)
+
+
+def test_a_run_ending_is_announced_to_the_queue_and_a_run_starting_is_not(deployment_instance):
+    """The moments a project's next run can be launched: the queue daemon looks then, not at its
+    next tick. (A run queued is announced too: test_daemon launches runs only on announcements.)"""
+    announcements = deployment_instance.run_storage.queue_announcements()
+    try:
+        assert not announcements.wait(0)  # listening from here on
+        for ending in (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_CANCELED):
+            run = deployment_instance.add_run(DagsterRun(job_name="sketch_job", run_id=make_new_run_id()))
+            report(deployment_instance, run, DagsterEventType.RUN_START)
+            assert not announcements.wait(0.5)
+            report(deployment_instance, run, ending)
+            assert announcements.wait(10)
+            assert deployment_instance.get_run_by_id(run.run_id).is_finished
+    finally:
+        announcements.close()
+
+
+def test_the_queue_hears_announcements_again_after_its_connection_is_cut(deployment_instance, postgres_url):
+    """A Postgres restart or a proxy's cut costs the queue what was announced meanwhile (its
+    regular look finds those runs), not its listening."""
+    announcements = deployment_instance.run_storage.queue_announcements()
+    server = sa.create_engine(postgres_url)
+
+    def listening() -> list[int]:
+        with server.begin() as connection:
+            return connection.execute(sa.text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+            )).scalars().all()  # fmt: skip
+
+    try:
+        announcements.wait(0)
+        (cut,) = listening()
+        with server.begin() as connection:
+            connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": cut})
+        # The cut is found on a later wait, and not raised to the daemon; a wait after it listens again.
+        wait_for(lambda: not announcements.wait(0.1) and listening() not in ([], [cut]), 30, "the queue to listen again")
+
+        run = deployment_instance.add_run(DagsterRun(job_name="sketch_job", run_id=make_new_run_id()))
+        report(deployment_instance, run, DagsterEventType.RUN_SUCCESS)
+        assert announcements.wait(10)
+    finally:
+        announcements.close()
+        server.dispose()
