@@ -50,11 +50,17 @@ def wait_for(condition: Callable[[], T], timeout: float, what: str, interval: fl
 
 
 def deployment_environment(
-    root: Path, postgres_url: str, *, max_concurrent_runs: int | None = None, compute_log_bucket: str | None = None
+    root: Path,
+    postgres_url: str,
+    *,
+    max_concurrent_runs: int | None = None,
+    dequeue_interval_seconds: float | None = None,
+    compute_log_bucket: str | None = None,
 ) -> dict[str, str]:
     """The environment every process of the deployment shares: a DAGSTER_HOME holding the
-    production dagster.yaml (with another run limit when given), Dagster's storage, the ledger and
-    the leases in one Postgres, objects and workspaces under `root` (one machine, one disk).
+    production dagster.yaml (with another run limit or queue interval when given), Dagster's
+    storage, the ledger and the leases in one Postgres, objects and workspaces under `root` (one
+    machine, one disk).
 
     There is no container engine here, so runs are processes: the embedded instance's launcher
     (forked from a warm parent) replaces dagster.yaml's DockerRunLauncher, the one difference.
@@ -67,6 +73,8 @@ def deployment_environment(
         del config["compute_logs"]
     if max_concurrent_runs is not None:
         config["concurrency"]["runs"]["max_concurrent_runs"] = max_concurrent_runs
+    if dequeue_interval_seconds is not None:
+        config["run_coordinator"]["config"]["dequeue_interval_seconds"] = dequeue_interval_seconds
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
     environment = {

@@ -6,10 +6,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import yaml
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
-from vidpipe_dagster_tests.dagster_stack import DagsterStack, submit_projects, wait_for_runs
+from vidpipe_dagster_tests.dagster_stack import DagsterStack, deployment_environment, submit_projects, wait_for_runs
 
 # Longer than the test may take: a run launched is a run the queue was told about.
 NEVER_LOOKS_BY_ITSELF = 3600
@@ -21,14 +20,11 @@ def test_the_daemon_imports_of_vidpipe_only_what_the_slim_image_carries() -> Non
     assert loaded.strip() == "['vidpipe_dagster', 'vidpipe_dagster.daemon', 'vidpipe_dagster.postgres_storage']"
 
 
-def test_a_projects_next_run_is_launched_when_the_previous_ends_not_at_the_queues_next_look(deployment, tmp_path):
-    home = deployment["DAGSTER_HOME"]
-    config = yaml.safe_load(open(f"{home}/dagster.yaml"))
-    config["run_coordinator"]["config"]["dequeue_interval_seconds"] = NEVER_LOOKS_BY_ITSELF
-    with open(f"{home}/dagster.yaml", "w") as file:
-        yaml.safe_dump(config, file)
+def test_a_projects_next_run_is_launched_when_the_previous_ends_not_at_the_queues_next_look(deployment, postgres_url, tmp_path):
+    # The same deployment, its dagster.yaml written again with the long interval.
+    deployment_environment(tmp_path, postgres_url, dequeue_interval_seconds=NEVER_LOOKS_BY_ITSELF)
 
-    with DagsterInstance.from_config(home) as instance, DagsterStack(deployment, tmp_path / "stack-logs") as stack:
+    with DagsterInstance.from_config(deployment["DAGSTER_HOME"]) as instance, DagsterStack(deployment, tmp_path / "stack-logs") as stack:
         stack.stop_sensors("inbox", "scene_sequencer")
         submit_projects(instance, "lighthouse")
         # Queued together; the project's limit lets the scene run only after the setup has ended.
